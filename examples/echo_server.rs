@@ -1,0 +1,85 @@
+//! Echo server over `std::net`, one thread per connection, every version.
+//!
+//! `cargo run --release --example echo_server -- [ADDR]` (default `127.0.0.1:9001`). Prints
+//! `listening on ws://ADDR` once it accepts connections; logs each connection's version and
+//! path to stderr. Echoes every text and binary message unchanged (up to 16 MiB) and answers
+//! close.
+
+use std::net::{TcpListener, TcpStream};
+
+use wsmachine::blocking::{Decision, Message, WebSocket};
+use wsmachine::Config;
+
+fn main() {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".into());
+    let listener = match TcpListener::bind(&addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("echo_server: cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "listening on ws://{}",
+        listener.local_addr().map(|a| a.to_string()).unwrap_or(addr)
+    );
+    for stream in listener.incoming() {
+        match stream {
+            Ok(stream) => {
+                std::thread::spawn(move || serve(stream));
+            }
+            Err(e) => eprintln!("echo_server: accept failed: {e}"),
+        }
+    }
+}
+
+fn serve(stream: TcpStream) {
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let _ = stream.set_nodelay(true);
+    let mut path = String::new();
+    let ws = WebSocket::accept_with(stream, Config::default(), |request| {
+        path = request.target().to_string();
+        if request.version().is_some() {
+            Decision::accept()
+        } else {
+            Decision::Respond {
+                status: 426,
+                headers: vec![("Sec-WebSocket-Version".into(), "13, 8, 7".into())],
+                body: b"this is a WebSocket echo server\n".to_vec(),
+            }
+        }
+    });
+    let mut ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            eprintln!("{peer}: handshake failed: {e}");
+            return;
+        }
+    };
+    eprintln!("{peer}: {} {path}", ws.version());
+    loop {
+        let result = match ws.read() {
+            Ok(Message::Text(text)) => ws.send_text(&text),
+            Ok(Message::Binary(data)) => ws.send_binary(&data),
+            Ok(Message::Close { code, reason, .. }) => {
+                let code = code.map(|c| format!(" {c}")).unwrap_or_default();
+                eprintln!("{peer}: closed{code} {reason}");
+                return;
+            }
+            Ok(_) => Ok(()),
+            Err(e) => {
+                eprintln!("{peer}: {e}");
+                return;
+            }
+        };
+        if let Err(e) = result {
+            eprintln!("{peer}: {e}");
+            return;
+        }
+    }
+}

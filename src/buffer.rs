@@ -1,0 +1,223 @@
+//! Byte storage a connection works in: growable `Vec<u8>` with `alloc`, or slices the caller
+//! owns without it. [`ByteQueue`] is the one queue type over both, used for input, output and
+//! message reassembly.
+
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+
+/// Memory a connection keeps bytes in.
+///
+/// Implemented for `&mut [u8]` (fixed size, never allocates) and, with `alloc`, for `Vec<u8>`
+/// (grows on demand up to the connection's [`crate::Limits`], and is freed when idle).
+pub trait Storage {
+    /// The usable bytes.
+    fn bytes(&self) -> &[u8];
+    /// The usable bytes, mutably.
+    fn bytes_mut(&mut self) -> &mut [u8];
+    /// Makes at least `needed` bytes usable (but never more than `max`), keeping the current
+    /// contents; returns false if the storage cannot grow that far.
+    fn try_grow(&mut self, needed: usize, max: usize) -> bool;
+    /// Gives memory back when the queue is empty. Fixed storage keeps its bytes.
+    fn release(&mut self) {}
+    /// The most bytes this storage can ever hold.
+    fn max_capacity(&self) -> usize {
+        usize::MAX
+    }
+}
+
+impl Storage for &mut [u8] {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        self
+    }
+    fn try_grow(&mut self, needed: usize, _max: usize) -> bool {
+        needed <= self.len()
+    }
+    fn max_capacity(&self) -> usize {
+        self.len()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl Storage for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        self
+    }
+    fn try_grow(&mut self, needed: usize, max: usize) -> bool {
+        if needed <= self.len() {
+            return true;
+        }
+        if needed > max {
+            return false;
+        }
+        // Doubling keeps growth amortised; the floor avoids tiny first allocations.
+        let len = needed.max(self.len().saturating_mul(2)).max(4096).min(max);
+        self.resize(len, 0);
+        true
+    }
+    fn release(&mut self) {
+        *self = Vec::new();
+    }
+}
+
+/// A FIFO of bytes in one [`Storage`]: `data()` is `storage[start..end]`.
+#[derive(Debug)]
+pub(crate) struct ByteQueue<S> {
+    storage: S,
+    start: usize,
+    end: usize,
+}
+
+impl<S: Storage> ByteQueue<S> {
+    pub(crate) fn new(storage: S) -> Self {
+        ByteQueue {
+            storage,
+            start: 0,
+            end: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.storage.bytes()[self.start..self.end]
+    }
+
+    #[inline]
+    pub(crate) fn data_mut(&mut self) -> &mut [u8] {
+        let (start, end) = (self.start, self.end);
+        &mut self.storage.bytes_mut()[start..end]
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    pub(crate) fn max_capacity(&self) -> usize {
+        self.storage.max_capacity()
+    }
+
+    /// Bytes held by the storage (for memory accounting).
+    pub(crate) fn capacity(&self) -> usize {
+        self.storage.bytes().len()
+    }
+
+    /// Drops `n` bytes from the front.
+    #[inline]
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start += n.min(self.len());
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Drops everything.
+    pub(crate) fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Frees growable storage if nothing is queued.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.is_empty() {
+            self.storage.release();
+        }
+    }
+
+    /// Free space at the end, at least `min` bytes if the storage and `max_len` (the most the
+    /// queue may hold) allow; may be shorter or empty otherwise.
+    pub(crate) fn spare(&mut self, min: usize, max_len: usize) -> &mut [u8] {
+        let len = self.len();
+        let want = len.saturating_add(min).min(max_len.max(len));
+        if self.storage.bytes().len() - self.start < want {
+            self.compact();
+            let _ = self.storage.try_grow(want, max_len.max(len));
+        }
+        let end = self.end;
+        let cap = self.storage.bytes().len();
+        // Never hand out more than the limit allows to be queued.
+        let limit = (self.start + max_len.max(len)).min(cap);
+        &mut self.storage.bytes_mut()[end..limit.max(end)]
+    }
+
+    /// Marks `n` bytes of [`ByteQueue::spare`] as filled.
+    pub(crate) fn commit(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.storage.bytes().len());
+    }
+
+    /// Appends exactly `n` bytes and returns them to be written, or the bytes available if the
+    /// storage or `max_len` cannot take them; nothing changes then.
+    pub(crate) fn append(&mut self, n: usize, max_len: usize) -> Result<&mut [u8], usize> {
+        let len = self.len();
+        let available = max_len.saturating_sub(len);
+        if n > available {
+            return Err(available);
+        }
+        if self.storage.bytes().len() - self.end < n {
+            self.compact();
+            if !self.storage.try_grow(len + n, max_len) {
+                return Err(self.storage.bytes().len() - len);
+            }
+        }
+        let start = self.end;
+        self.end += n;
+        Ok(&mut self.storage.bytes_mut()[start..start + n])
+    }
+
+    fn compact(&mut self) {
+        if self.start > 0 {
+            let (start, end) = (self.start, self.end);
+            self.storage.bytes_mut().copy_within(start..end, 0);
+            self.end -= start;
+            self.start = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_storage_refuses_what_does_not_fit_and_keeps_its_bytes() {
+        let mut mem = [0u8; 8];
+        let mut q = ByteQueue::new(&mut mem[..]);
+        q.append(5, 100).unwrap().copy_from_slice(b"hello");
+        assert_eq!(q.append(4, 100), Err(3));
+        assert_eq!(q.data(), b"hello");
+        q.consume(2);
+        // Compacting makes room for what fits once the front was consumed.
+        q.append(4, 100).unwrap().copy_from_slice(b"1234");
+        assert_eq!(q.data(), b"llo1234");
+    }
+
+    #[test]
+    fn limit_bounds_the_queue() {
+        let mut mem = [0u8; 64];
+        let mut q = ByteQueue::new(&mut mem[..]);
+        assert_eq!(q.append(11, 10), Err(10));
+        assert_eq!(q.spare(100, 10).len(), 10);
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn vec_storage_grows_and_is_released_when_empty() {
+        let mut q = ByteQueue::new(Vec::new());
+        q.append(10_000, 1 << 20).unwrap().fill(7);
+        assert!(q.capacity() >= 10_000);
+        q.consume(10_000);
+        q.release_if_empty();
+        assert_eq!(q.capacity(), 0);
+    }
+}

@@ -1,0 +1,366 @@
+//! The sending half: the output queue, the commands that fill it, and the connection's state.
+//!
+//! The state lives here because every transition ends in bytes to send (an answer, a pong, a
+//! close frame); the receiving half drives transitions through the `pub(crate)` methods in the
+//! `transitions` block below, which are the only code that changes [`Phase`].
+
+use super::{CloseReport, Config, Phase, Role, State};
+use crate::buffer::{ByteQueue, Storage};
+use crate::close::{CloseCode, MAX_REASON_LEN};
+use crate::entropy::Entropy;
+use crate::error::{Error, ProtocolError, UsageError};
+use crate::framing::{hixie, hybi, Decoder, OpCode};
+use crate::handshake::http::fnv1a;
+use crate::version::Version;
+
+/// The sending half of a [`crate::Connection`]: messages, pings, close, and the output bytes.
+///
+/// Obtained with [`crate::Connection::split`], so that a borrowed event from the receiving
+/// half can be answered (echoed, say) without copying it first.
+pub struct Sender<S, R> {
+    pub(crate) output: ByteQueue<S>,
+    pub(crate) entropy: R,
+    pub(crate) config: Config,
+    pub(crate) role: Role,
+    pub(crate) version: Option<Version>,
+    pub(crate) phase: Phase,
+    sent_close: bool,
+    /// The kind of the fragmented message being sent: `Some(true)` for text.
+    sending: Option<bool>,
+    /// The close event still to deliver.
+    pub(crate) pending_close: Option<CloseReport>,
+    pub(crate) now: u64,
+    /// When and with what payload (hashed) the last ping was sent, for the round-trip time.
+    last_ping: Option<(u64, u32)>,
+    pub(crate) keepalive_at: Option<u64>,
+    pub(crate) close_deadline: Option<u64>,
+}
+
+impl<S: Storage, R: Entropy> Sender<S, R> {
+    pub(crate) fn new(output: S, entropy: R, config: Config, role: Role, phase: Phase) -> Self {
+        Sender {
+            output: ByteQueue::new(output),
+            entropy,
+            config,
+            role,
+            version: None,
+            phase,
+            sent_close: false,
+            sending: None,
+            pending_close: None,
+            now: 0,
+            last_ping: None,
+            keepalive_at: None,
+            close_deadline: None,
+        }
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        let version = self.check_open()?;
+        if self.sending.is_some() {
+            return Err(UsageError::FragmentOrder.into());
+        }
+        if version.is_hixie() {
+            let max = self.max_output();
+            hixie::write_text(&mut self.output, max, text.as_bytes())?;
+        } else {
+            self.write_frame(OpCode::Text, true, text.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Sends a binary message (hybi only).
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.check_capable("binary messages")?;
+        if self.sending.is_some() {
+            return Err(UsageError::FragmentOrder.into());
+        }
+        self.write_frame(OpCode::Binary, true, data)?;
+        Ok(())
+    }
+
+    /// Sends one frame of a fragmented message (hybi only): the first call starts a text or
+    /// binary message, later calls must have the same `is_text`, and the call with `is_final`
+    /// ends it. Text may be split anywhere, even inside a character.
+    pub fn send_fragment(
+        &mut self,
+        data: &[u8],
+        is_text: bool,
+        is_final: bool,
+    ) -> Result<(), Error> {
+        self.check_capable("fragments")?;
+        let opcode = match self.sending {
+            None if is_text => OpCode::Text,
+            None => OpCode::Binary,
+            Some(text) if text == is_text => OpCode::Continuation,
+            Some(_) => return Err(UsageError::FragmentOrder.into()),
+        };
+        self.write_frame(opcode, is_final, data)?;
+        self.sending = if is_final { None } else { Some(is_text) };
+        Ok(())
+    }
+
+    /// Sends a ping (hybi only; at most 125 bytes). The pong is reported with its round-trip
+    /// time.
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.check_capable("pings")?;
+        if payload.len() > 125 {
+            return Err(UsageError::ControlTooLong.into());
+        }
+        self.write_frame(OpCode::Ping, true, payload)?;
+        self.last_ping = Some((self.now, fnv1a(payload)));
+        Ok(())
+    }
+
+    /// Sends an unsolicited pong, a one-way heartbeat (hybi only; at most 125 bytes). Pings are
+    /// answered automatically; this is not needed for that.
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.check_capable("pongs")?;
+        if payload.len() > 125 {
+            return Err(UsageError::ControlTooLong.into());
+        }
+        self.write_frame(OpCode::Pong, true, payload)?;
+        Ok(())
+    }
+
+    /// Starts the closing handshake with 1000 (hybi) or `0xFF 0x00` (hixie-76). A hixie-75
+    /// connection, whose only close is the transport's, sends nothing: shut the transport's
+    /// write side down, and the peer's end of stream completes the close.
+    pub fn close(&mut self) -> Result<(), Error> {
+        let code = match self.version {
+            Some(v) if v.is_hixie() => None,
+            _ => Some(CloseCode::NORMAL),
+        };
+        self.start_close(code, "")
+    }
+
+    /// Starts the closing handshake with a code and a reason of at most 123 bytes (hybi only).
+    pub fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.check_capable("close codes")?;
+        if !code.is_sendable() {
+            return Err(UsageError::InvalidCloseCode(code.0).into());
+        }
+        if reason.len() > MAX_REASON_LEN {
+            return Err(UsageError::ReasonTooLong.into());
+        }
+        self.start_close(Some(code), reason)
+    }
+
+    /// The bytes to send, oldest first.
+    pub fn pending_output(&self) -> &[u8] {
+        self.output.data()
+    }
+
+    /// Drops the first `n` bytes of [`Sender::pending_output`], once they were sent.
+    pub fn consume_output(&mut self, n: usize) {
+        self.output.consume(n);
+        self.output.release_if_empty();
+    }
+
+    /// The connection's state.
+    pub fn state(&self) -> State {
+        match self.phase {
+            Phase::ServerReading | Phase::ServerDeciding(_) | Phase::ClientWaiting(_) => {
+                State::Handshaking
+            }
+            Phase::Open if self.sent_close => State::Closing,
+            Phase::Open => State::Open,
+            Phase::Closed => State::Closed,
+        }
+    }
+
+    /// The version spoken, once known.
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    /// The connection's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    fn max_output(&self) -> usize {
+        self.config.limits.max_queued_output
+    }
+
+    fn check_open(&self) -> Result<Version, UsageError> {
+        match (self.phase, self.version) {
+            (Phase::Open, Some(v)) if !self.sent_close => Ok(v),
+            (Phase::Open | Phase::Closed, _) => Err(UsageError::Closed),
+            _ => Err(UsageError::NotOpen),
+        }
+    }
+
+    /// Like `check_open`, for what hixie versions cannot send.
+    fn check_capable(&self, what: &'static str) -> Result<Version, UsageError> {
+        match self.version {
+            Some(version) if version.is_hixie() => Err(UsageError::Unsupported { what, version }),
+            _ => self.check_open(),
+        }
+    }
+
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) -> Result<(), UsageError> {
+        let mask = match self.role {
+            Role::Client => {
+                let mut key = [0u8; 4];
+                self.entropy.fill(&mut key);
+                Some(key)
+            }
+            Role::Server => None,
+        };
+        let max = self.max_output();
+        hybi::write_frame(&mut self.output, max, opcode, fin, payload, mask)
+    }
+
+    fn write_close_frame(
+        &mut self,
+        code: Option<CloseCode>,
+        reason: &str,
+    ) -> Result<(), UsageError> {
+        match self.version {
+            Some(Version::Hixie76) => {
+                let max = self.max_output();
+                hixie::write_close(&mut self.output, max)
+            }
+            Some(Version::Hixie75) | None => Ok(()),
+            Some(_) => {
+                let mut payload = [0u8; 125];
+                let len = match code {
+                    Some(code) => {
+                        payload[..2].copy_from_slice(&code.0.to_be_bytes());
+                        payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+                        2 + reason.len()
+                    }
+                    None => 0,
+                };
+                self.write_frame(OpCode::Close, true, &payload[..len])
+            }
+        }
+    }
+
+    fn start_close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<(), Error> {
+        self.check_open()?;
+        self.write_close_frame(code, reason)?;
+        self.sent_close = true;
+        self.close_deadline = self
+            .config
+            .close_timeout
+            .map(|t| self.now.saturating_add(t));
+        Ok(())
+    }
+}
+
+/// The transitions of [`Phase`]: the only code that changes it.
+impl<S: Storage, R: Entropy> Sender<S, R> {
+    /// Handshake complete: `Handshaking -> Open`.
+    pub(crate) fn open(&mut self, version: Version) -> Decoder {
+        self.phase = Phase::Open;
+        self.version = Some(version);
+        if version.has_control_frames() {
+            self.keepalive_at = self
+                .config
+                .keepalive_interval
+                .map(|i| self.now.saturating_add(i));
+        }
+        Decoder::for_version(version)
+    }
+
+    /// A server parsed a request and waits for the application.
+    pub(crate) fn await_decision(&mut self, parsed: crate::handshake::server::Parsed) {
+        self.phase = Phase::ServerDeciding(parsed);
+        self.version = parsed.version;
+    }
+
+    /// Anything `-> Closed`. The close event is reported once, only for connections that opened.
+    pub(crate) fn enter_closed(&mut self, report: CloseReport) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if self.phase == Phase::Open {
+            self.pending_close = Some(report);
+        }
+        self.phase = Phase::Closed;
+        self.keepalive_at = None;
+        self.close_deadline = None;
+    }
+
+    /// The peer's close frame (or hixie-76 closing frame) arrived: answer it unless we already
+    /// sent ours (RFC 6455 §5.5.1), and the connection is closed.
+    pub(crate) fn peer_closed(&mut self, code: Option<CloseCode>) {
+        if !self.sent_close {
+            // An answer that does not fit is dropped: the connection is closed either way.
+            let _ = self.write_close_frame(code, "");
+            self.sent_close = true;
+        }
+        self.phase = Phase::Closed;
+        self.keepalive_at = None;
+        self.close_deadline = None;
+    }
+
+    /// The peer broke the protocol: fail the connection (RFC 6455 §7.1.7) with the error's
+    /// close code, or hixie-76's closing frame.
+    pub(crate) fn fail(&mut self, error: ProtocolError) -> Error {
+        if self.phase == Phase::Open && !self.sent_close {
+            let _ = self.write_close_frame(error.close_code(), "");
+            self.sent_close = true;
+        }
+        let code = match self.version {
+            Some(v) if v.is_hixie() => None,
+            _ => Some(CloseCode::ABNORMAL),
+        };
+        self.enter_closed(CloseReport { code, clean: false });
+        Error::Protocol(error)
+    }
+
+    /// Answers a ping, unless a close was sent. If the output is full the pong is dropped:
+    /// RFC 6455 §5.5.3 lets an endpoint answer only the latest of several pings.
+    pub(crate) fn answer_ping(&mut self, payload: &[u8]) {
+        if self.phase == Phase::Open && !self.sent_close {
+            let _ = self.write_frame(OpCode::Pong, true, payload);
+        }
+    }
+
+    /// The round-trip time, if this pong answers the last ping sent.
+    pub(crate) fn pong_received(&mut self, payload: &[u8]) -> Option<u64> {
+        match self.last_ping {
+            Some((sent_at, hash)) if hash == fnv1a(payload) => {
+                self.last_ping = None;
+                Some(self.now.saturating_sub(sent_at))
+            }
+            _ => None,
+        }
+    }
+
+    /// Time advanced: the close timeout and the keepalive ping.
+    pub(crate) fn advance(&mut self, now: u64) {
+        self.now = self.now.max(now);
+        if self.close_deadline.is_some_and(|d| self.now >= d) {
+            let code = match self.version {
+                Some(v) if v.is_hixie() => None,
+                _ => Some(CloseCode::ABNORMAL),
+            };
+            self.enter_closed(CloseReport { code, clean: false });
+        }
+        if let (Some(at), Some(interval)) = (self.keepalive_at, self.config.keepalive_interval) {
+            if self.now >= at {
+                self.keepalive_at = Some(self.now.saturating_add(interval));
+                if self.check_open().is_ok() {
+                    // A full output skips this beat; the next one tries again.
+                    let _ = self.ping(&self.now.to_be_bytes());
+                }
+            }
+        }
+    }
+}
+
+impl<S, R> core::fmt::Debug for Sender<S, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sender")
+            .field("role", &self.role)
+            .field("version", &self.version)
+            .field("phase", &self.phase)
+            .field("sent_close", &self.sent_close)
+            .finish_non_exhaustive()
+    }
+}

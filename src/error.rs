@@ -1,0 +1,322 @@
+//! Errors: the peer's violations (each with the close code the connection sent), handshake
+//! failures (each with the HTTP status a server answered with), and the application's misuse
+//! (which changes nothing).
+
+use core::fmt;
+
+use crate::close::CloseCode;
+use crate::version::Version;
+
+/// Everything a [`crate::Connection`] call can fail with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer broke the framing rules after the handshake. The connection has queued a close
+    /// frame with [`ProtocolError::close_code`] (hybi) or a closing frame (hixie-76) and is
+    /// closed; flush the output and close the transport.
+    Protocol(ProtocolError),
+    /// The opening handshake failed. A server has queued an HTTP answer with
+    /// [`HandshakeError::status`]; flush it and close the transport.
+    Handshake(HandshakeError),
+    /// The application asked for something the connection cannot do in its state or version.
+    /// Nothing was changed or queued.
+    Usage(UsageError),
+}
+
+impl Error {
+    /// The close code sent to the peer because of this error, if any.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        match self {
+            Error::Protocol(e) => e.close_code(),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Protocol(e) => write!(f, "peer violated the protocol: {e}"),
+            Error::Handshake(e) => write!(f, "handshake failed: {e}"),
+            Error::Usage(e) => write!(f, "invalid use of the connection: {e}"),
+        }
+    }
+}
+
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Error::Protocol(e)
+    }
+}
+impl From<HandshakeError> for Error {
+    fn from(e: HandshakeError) -> Self {
+        Error::Handshake(e)
+    }
+}
+impl From<UsageError> for Error {
+    fn from(e: UsageError) -> Self {
+        Error::Usage(e)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+#[cfg(feature = "std")]
+impl std::error::Error for ProtocolError {}
+#[cfg(feature = "std")]
+impl std::error::Error for HandshakeError {}
+#[cfg(feature = "std")]
+impl std::error::Error for UsageError {}
+
+/// A peer's violation of the framing rules (RFC 6455 §5, hixie-76 §4.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A reserved bit (RSV1-3) was set without a negotiated extension (RFC 6455 §5.2).
+    ReservedBits,
+    /// A reserved opcode (RFC 6455 §5.2).
+    ReservedOpcode(u8),
+    /// A client sent an unmasked frame (RFC 6455 §5.1).
+    UnmaskedFrame,
+    /// A server sent a masked frame (RFC 6455 §5.1).
+    MaskedFrame,
+    /// A control frame without FIN (RFC 6455 §5.5).
+    FragmentedControl,
+    /// A control frame with more than 125 payload bytes (RFC 6455 §5.5).
+    ControlTooLong,
+    /// A continuation frame with no message in progress (RFC 6455 §5.4).
+    UnexpectedContinuation,
+    /// A new text or binary frame while a fragmented message was in progress (RFC 6455 §5.4).
+    ExpectedContinuation,
+    /// A 64-bit payload length with its most significant bit set (RFC 6455 §5.2).
+    InvalidLength,
+    /// A close frame with a 1-byte payload (RFC 6455 §5.5.1).
+    CloseTooShort,
+    /// A close frame with a code that may not be sent (RFC 6455 §7.4).
+    InvalidCloseCode(u16),
+    /// Text that is not UTF-8, found as soon as the bytes arrived (RFC 6455 §8.1).
+    InvalidUtf8,
+    /// A frame longer than [`crate::Limits::max_frame_payload`] or than the input storage.
+    FrameTooLarge {
+        /// The limit that was exceeded.
+        limit: usize,
+    },
+    /// A message longer than [`crate::Limits::max_message_size`] or than the message storage.
+    MessageTooLarge {
+        /// The limit that was exceeded.
+        limit: usize,
+    },
+    /// A hixie frame longer than [`crate::Limits::max_hixie_frame`] or than the input storage.
+    HixieFrameTooLarge {
+        /// The limit that was exceeded.
+        limit: usize,
+    },
+}
+
+impl ProtocolError {
+    /// The close code this violation is answered with (RFC 6455 §7.4.1); `None` on hixie
+    /// connections, which have no codes.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        Some(match self {
+            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
+                CloseCode::TOO_BIG
+            }
+            ProtocolError::HixieFrameTooLarge { .. } => return None,
+            _ => CloseCode::PROTOCOL_ERROR,
+        })
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtocolError::ReservedBits => f.write_str("reserved bits set without an extension"),
+            ProtocolError::ReservedOpcode(op) => write!(f, "reserved opcode {op:#x}"),
+            ProtocolError::UnmaskedFrame => f.write_str("client frame not masked"),
+            ProtocolError::MaskedFrame => f.write_str("server frame masked"),
+            ProtocolError::FragmentedControl => f.write_str("fragmented control frame"),
+            ProtocolError::ControlTooLong => {
+                f.write_str("control frame payload longer than 125 bytes")
+            }
+            ProtocolError::UnexpectedContinuation => {
+                f.write_str("continuation frame without a message in progress")
+            }
+            ProtocolError::ExpectedContinuation => {
+                f.write_str("new data frame while a fragmented message is in progress")
+            }
+            ProtocolError::InvalidLength => {
+                f.write_str("64-bit payload length has its top bit set")
+            }
+            ProtocolError::CloseTooShort => f.write_str("close frame payload of one byte"),
+            ProtocolError::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
+            ProtocolError::InvalidUtf8 => f.write_str("text is not valid UTF-8"),
+            ProtocolError::FrameTooLarge { limit } => {
+                write!(f, "frame payload exceeds the limit of {limit} bytes")
+            }
+            ProtocolError::MessageTooLarge { limit } => {
+                write!(f, "message exceeds the limit of {limit} bytes")
+            }
+            ProtocolError::HixieFrameTooLarge { limit } => {
+                write!(f, "hixie frame exceeds the limit of {limit} bytes")
+            }
+        }
+    }
+}
+
+/// A failed opening handshake (RFC 6455 §4, hixie-76 §4, hixie-75 §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The HTTP head did not parse.
+    Malformed,
+    /// The head exceeded [`crate::Limits::max_handshake_bytes`].
+    TooLarge,
+    /// The head had more header fields than [`crate::Limits::max_headers`].
+    TooManyHeaders,
+    /// An upgrade request whose method is not GET or whose HTTP version is not 1.1.
+    NotGet,
+    /// A header the version requires is missing or has a wrong value.
+    MissingHeader(&'static str),
+    /// `Sec-WebSocket-Key` is not 16 base64-encoded bytes, or a hixie-76 key is malformed.
+    InvalidKey,
+    /// The request asked for a `Sec-WebSocket-Version` this crate does not speak; answered
+    /// with `426` and `Sec-WebSocket-Version: 13, 8, 7`.
+    UnsupportedVersion,
+    /// The server answered with this status instead of 101.
+    Rejected {
+        /// The status code of the server's answer.
+        status: u16,
+    },
+    /// `Sec-WebSocket-Accept` did not match the key sent.
+    InvalidAccept,
+    /// The hixie-76 16-byte answer did not match the challenge sent.
+    InvalidAnswer,
+    /// The server chose a subprotocol the client did not offer.
+    UnexpectedProtocol,
+    /// The server answered with an extension the client did not offer.
+    UnexpectedExtension,
+    /// The transport ended before the handshake completed.
+    ConnectionClosed,
+}
+
+impl HandshakeError {
+    /// The HTTP status a server answers this failure with; `None` on the client side.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HandshakeError::TooLarge | HandshakeError::TooManyHeaders => Some(431),
+            HandshakeError::UnsupportedVersion => Some(426),
+            HandshakeError::Malformed
+            | HandshakeError::NotGet
+            | HandshakeError::MissingHeader(_)
+            | HandshakeError::InvalidKey => Some(400),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandshakeError::Malformed => f.write_str("malformed HTTP head"),
+            HandshakeError::TooLarge => f.write_str("HTTP head larger than the limit"),
+            HandshakeError::TooManyHeaders => f.write_str("more header fields than the limit"),
+            HandshakeError::NotGet => f.write_str("upgrade request is not GET over HTTP/1.1"),
+            HandshakeError::MissingHeader(h) => write!(f, "missing or invalid {h} header"),
+            HandshakeError::InvalidKey => f.write_str("invalid WebSocket key"),
+            HandshakeError::UnsupportedVersion => f.write_str("unsupported Sec-WebSocket-Version"),
+            HandshakeError::Rejected { status } => {
+                write!(f, "server answered with status {status} instead of 101")
+            }
+            HandshakeError::InvalidAccept => f.write_str("Sec-WebSocket-Accept does not match"),
+            HandshakeError::InvalidAnswer => {
+                f.write_str("hixie-76 challenge answer does not match")
+            }
+            HandshakeError::UnexpectedProtocol => {
+                f.write_str("server chose a subprotocol that was not offered")
+            }
+            HandshakeError::UnexpectedExtension => {
+                f.write_str("server chose an extension that was not offered")
+            }
+            HandshakeError::ConnectionClosed => {
+                f.write_str("transport closed before the handshake completed")
+            }
+        }
+    }
+}
+
+/// The application's misuse of a connection. The call changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// The opening handshake has not completed.
+    NotOpen,
+    /// A close frame was already sent (or the connection is closed): no more messages.
+    Closed,
+    /// The call needs a request awaiting `accept` or `respond`, and there is none.
+    NoPendingRequest,
+    /// The connection's version cannot do this (hixie has no binary, ping or close codes).
+    Unsupported {
+        /// What was asked for.
+        what: &'static str,
+        /// The connection's version.
+        version: Version,
+    },
+    /// A header name or value is empty, or contains CR, LF or (in a name) a colon.
+    InvalidHeader,
+    /// The subprotocol chosen in `accept` was not offered by the client.
+    ProtocolNotOffered,
+    /// A control frame payload longer than 125 bytes.
+    ControlTooLong,
+    /// A close code that may not be sent (RFC 6455 §7.4).
+    InvalidCloseCode(u16),
+    /// A close reason longer than 123 bytes.
+    ReasonTooLong,
+    /// A fragment was sent with the wrong kind: a new message while one is in progress, or a
+    /// continuation with none in progress.
+    FragmentOrder,
+    /// The output would exceed [`crate::Limits::max_queued_output`] or the output storage:
+    /// take some output first. Nothing was queued.
+    OutputFull {
+        /// Bytes of output the call needs queued at once.
+        required: usize,
+        /// Bytes that can be queued now.
+        available: usize,
+    },
+    /// The input storage is full: poll events before giving more input.
+    InputFull,
+    /// A URL that is not `ws://` or `wss://` with a host.
+    InvalidUrl,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::NotOpen => f.write_str("the handshake has not completed"),
+            UsageError::Closed => f.write_str("the connection is closing or closed"),
+            UsageError::NoPendingRequest => f.write_str("no request is awaiting an answer"),
+            UsageError::Unsupported { what, version } => {
+                write!(f, "{version} connections cannot send {what}")
+            }
+            UsageError::InvalidHeader => f.write_str("header name or value would inject CR/LF"),
+            UsageError::ProtocolNotOffered => {
+                f.write_str("the chosen subprotocol was not offered by the client")
+            }
+            UsageError::ControlTooLong => {
+                f.write_str("control frame payload longer than 125 bytes")
+            }
+            UsageError::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
+            UsageError::ReasonTooLong => f.write_str("close reason longer than 123 bytes"),
+            UsageError::FragmentOrder => f.write_str("fragment out of order"),
+            UsageError::OutputFull {
+                required,
+                available,
+            } => write!(
+                f,
+                "output full: {required} bytes required, {available} available"
+            ),
+            UsageError::InputFull => f.write_str("input full: poll events first"),
+            UsageError::InvalidUrl => f.write_str("not a ws:// or wss:// URL with a host"),
+        }
+    }
+}

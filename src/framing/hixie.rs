@@ -1,0 +1,159 @@
+//! hixie-75 and hixie-76 frames (draft-hixie-thewebsocketprotocol-76 §4.2 and §5.3).
+//!
+//! - A type byte with the high bit clear starts a text-delimited frame ending at `0xFF`; only
+//!   type `0x00` carries text for the application, other types are read and discarded.
+//! - A type byte with the high bit set is followed by a length in 7-bit groups (high bit =
+//!   more) and that many bytes, which are skipped as they arrive (never buffered).
+//! - `0xFF 0x00` (type `0xFF`, length 0) is hixie-76's closing frame.
+//!
+//! Every frame is bounded by [`crate::Limits::max_hixie_frame`] and the input capacity.
+
+use super::{Context, Decoded, Frame, OpCode};
+use crate::buffer::{ByteQueue, Storage};
+use crate::error::{ProtocolError, UsageError};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) enum Decoder {
+    #[default]
+    Start,
+    /// Inside a text-delimited frame: payload bytes already scanned for `0xFF`.
+    Text { scanned: usize },
+    /// Inside a length-prefixed frame: bytes still to skip.
+    Skip { remaining: usize },
+}
+
+impl Decoder {
+    pub(crate) fn step(
+        &mut self,
+        input: &mut [u8],
+        cx: Context<'_>,
+    ) -> Result<Decoded, ProtocolError> {
+        let limit = cx
+            .limits
+            .max_hixie_frame
+            .min(cx.input_capacity.saturating_sub(2));
+        if let Decoder::Skip { remaining } = *self {
+            let n = remaining.min(input.len());
+            if n == 0 {
+                return Ok(Decoded::Partial);
+            }
+            *self = match remaining - n {
+                0 => Decoder::Start,
+                remaining => Decoder::Skip { remaining },
+            };
+            return Ok(Decoded::Discard(n));
+        }
+        let Some(&frame_type) = input.first() else {
+            return Ok(Decoded::Partial);
+        };
+        if frame_type & 0x80 == 0 {
+            let scanned = match *self {
+                Decoder::Text { scanned } => scanned,
+                _ => 0,
+            };
+            let is_text = frame_type == 0x00;
+            let fresh = &input[1 + scanned..];
+            match fresh.iter().position(|&b| b == 0xFF) {
+                Some(i) => {
+                    let end = 1 + scanned + i;
+                    *self = Decoder::Start;
+                    if end - 1 > limit {
+                        return Err(ProtocolError::HixieFrameTooLarge { limit });
+                    }
+                    if !is_text {
+                        return Ok(Decoded::Discard(end + 1));
+                    }
+                    let fed = scanned > 0;
+                    if fed {
+                        cx.utf8
+                            .feed(&fresh[..i])
+                            .map_err(|_| ProtocolError::InvalidUtf8)?;
+                    }
+                    Ok(Decoded::Frame(Frame {
+                        opcode: OpCode::Text,
+                        fin: true,
+                        payload: 1..end,
+                        total: end + 1,
+                        fed_to_validator: fed,
+                    }))
+                }
+                None => {
+                    let scanned = input.len() - 1;
+                    if scanned > limit {
+                        return Err(ProtocolError::HixieFrameTooLarge { limit });
+                    }
+                    if is_text {
+                        cx.utf8
+                            .feed(fresh)
+                            .map_err(|_| ProtocolError::InvalidUtf8)?;
+                    }
+                    *self = Decoder::Text { scanned };
+                    Ok(Decoded::Partial)
+                }
+            }
+        } else {
+            let mut len: usize = 0;
+            let mut at = 1;
+            loop {
+                let Some(&b) = input.get(at) else {
+                    return Ok(Decoded::Partial);
+                };
+                at += 1;
+                len = len
+                    .checked_mul(128)
+                    .and_then(|l| l.checked_add(usize::from(b & 0x7F)))
+                    .filter(|&l| l <= limit)
+                    .ok_or(ProtocolError::HixieFrameTooLarge { limit })?;
+                if b & 0x80 == 0 {
+                    break;
+                }
+            }
+            if frame_type == 0xFF && len == 0 {
+                return Ok(Decoded::Frame(Frame {
+                    opcode: OpCode::Close,
+                    fin: true,
+                    payload: at..at,
+                    total: at,
+                    fed_to_validator: false,
+                }));
+            }
+            if len > 0 {
+                *self = Decoder::Skip { remaining: len };
+            }
+            Ok(Decoded::Discard(at))
+        }
+    }
+}
+
+/// Queues `0x00 text 0xFF`; nothing if it does not fit.
+pub(crate) fn write_text<S: Storage>(
+    out: &mut ByteQueue<S>,
+    max_len: usize,
+    text: &[u8],
+) -> Result<(), UsageError> {
+    let required = text.len() + 2;
+    let buf = out
+        .append(required, max_len)
+        .map_err(|available| UsageError::OutputFull {
+            required,
+            available,
+        })?;
+    buf[0] = 0x00;
+    buf[1..required - 1].copy_from_slice(text);
+    buf[required - 1] = 0xFF;
+    Ok(())
+}
+
+/// Queues hixie-76's closing frame `0xFF 0x00`.
+pub(crate) fn write_close<S: Storage>(
+    out: &mut ByteQueue<S>,
+    max_len: usize,
+) -> Result<(), UsageError> {
+    out.append(2, max_len)
+        .map_err(|available| UsageError::OutputFull {
+            required: 2,
+            available,
+        })?
+        .copy_from_slice(&[0xFF, 0x00]);
+    Ok(())
+}

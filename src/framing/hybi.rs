@@ -1,0 +1,255 @@
+//! RFC 6455 §5.2 frames, as hybi-07, hybi-08 and RFC 6455 send them.
+//!
+//! ```text
+//!  0 1 2 3 4 5 6 7 8 9 A B C D E F
+//! +-+-+-+-+-------+-+-------------+-------------------------------+
+//! |F|R|R|R| opcode|M| Payload len |    Extended payload length    |
+//! |I|S|S|S|  (4)  |A|     (7)     |             (16/64)           |
+//! |N|V|V|V|       |S|             |   (if payload len==126/127)   |
+//! +-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
+//! |   ...   Masking-key (0 or 4 bytes)  |   Payload data ...      |
+//! ```
+//!
+//! Every header rule is checked before any payload is buffered: reserved bits and opcodes,
+//! masking by role (§5.1), control frames short and final (§5.5), continuation order (§5.4),
+//! and the frame and message limits.
+
+use super::{Context, Decoded, Frame, OpCode};
+use crate::buffer::{ByteQueue, Storage};
+use crate::connection::Role;
+use crate::error::{ProtocolError, UsageError};
+use crate::mask;
+
+/// A parsed frame header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub(crate) fin: bool,
+    pub(crate) opcode: OpCode,
+    pub(crate) mask: Option<[u8; 4]>,
+    pub(crate) payload_len: usize,
+    pub(crate) header_len: usize,
+}
+
+/// Parses and checks the header at the start of `buf`; `Ok(None)` if it is incomplete.
+pub(crate) fn parse_header(buf: &[u8], cx: &Context<'_>) -> Result<Option<Header>, ProtocolError> {
+    let [b0, b1, ..] = *buf else {
+        return Ok(None);
+    };
+    let fin = b0 & 0x80 != 0;
+    if b0 & 0x70 != 0 {
+        return Err(ProtocolError::ReservedBits);
+    }
+    let opcode = match b0 & 0x0F {
+        0x0 => OpCode::Continuation,
+        0x1 => OpCode::Text,
+        0x2 => OpCode::Binary,
+        0x8 => OpCode::Close,
+        0x9 => OpCode::Ping,
+        0xA => OpCode::Pong,
+        other => return Err(ProtocolError::ReservedOpcode(other)),
+    };
+    let masked = b1 & 0x80 != 0;
+    match (cx.role, masked) {
+        (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+        (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+        _ => {}
+    }
+    let short_len = b1 & 0x7F;
+    if opcode.is_control() {
+        if !fin {
+            return Err(ProtocolError::FragmentedControl);
+        }
+        if short_len > 125 {
+            return Err(ProtocolError::ControlTooLong);
+        }
+    } else {
+        match (opcode, cx.message_is_text) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Text | OpCode::Binary, Some(_)) => {
+                return Err(ProtocolError::ExpectedContinuation)
+            }
+            _ => {}
+        }
+    }
+    let (len_bytes, mut header_len) = match short_len {
+        126 => (2, 4),
+        127 => (8, 10),
+        _ => (0, 2),
+    };
+    if masked {
+        header_len += 4;
+    }
+    if buf.len() < header_len {
+        return Ok(None);
+    }
+    let payload_len: u64 = match len_bytes {
+        2 => u64::from(u16::from_be_bytes([buf[2], buf[3]])),
+        8 => {
+            let mut be = [0u8; 8];
+            be.copy_from_slice(&buf[2..10]);
+            let len = u64::from_be_bytes(be);
+            if len >> 63 != 0 {
+                return Err(ProtocolError::InvalidLength);
+            }
+            len
+        }
+        _ => u64::from(short_len),
+    };
+    let limit = cx.limits.max_frame_payload;
+    let payload_len = match usize::try_from(payload_len) {
+        Ok(len) if len <= limit => len,
+        _ => return Err(ProtocolError::FrameTooLarge { limit }),
+    };
+    if header_len + payload_len > cx.input_capacity {
+        return Err(ProtocolError::FrameTooLarge {
+            limit: cx.input_capacity.saturating_sub(header_len),
+        });
+    }
+    if !opcode.is_control() {
+        let limit = cx.limits.max_message_size;
+        if cx.message_len.saturating_add(payload_len) > limit {
+            return Err(ProtocolError::MessageTooLarge { limit });
+        }
+    }
+    let mask = masked.then(|| {
+        let at = header_len - 4;
+        [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]
+    });
+    Ok(Some(Header {
+        fin,
+        opcode,
+        mask,
+        payload_len,
+        header_len,
+    }))
+}
+
+/// The frame being received: its header and how many payload bytes were processed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Decoder {
+    current: Option<(Header, usize)>,
+}
+
+impl Decoder {
+    pub(crate) fn step(
+        &mut self,
+        input: &mut [u8],
+        cx: Context<'_>,
+    ) -> Result<Decoded, ProtocolError> {
+        let (header, processed) = match self.current {
+            Some(current) => current,
+            None => match parse_header(input, &cx)? {
+                Some(header) => (header, 0),
+                None => return Ok(Decoded::Partial),
+            },
+        };
+        let start = header.header_len;
+        let available = (input.len() - start).min(header.payload_len);
+        let complete = available == header.payload_len;
+        let is_text = match header.opcode {
+            OpCode::Text => true,
+            OpCode::Continuation => cx.message_is_text == Some(true),
+            _ => false,
+        };
+        // A whole single-frame text message is validated once, when it is handed out; text
+        // arriving in pieces is validated piece by piece, to fail as early as possible.
+        let single_whole = processed == 0 && complete && header.fin && cx.message_is_text.is_none();
+        let feed = is_text && !single_whole;
+        if available > processed {
+            let fresh = &mut input[start + processed..start + available];
+            if let Some(key) = header.mask {
+                mask::apply_mask(fresh, key, processed);
+            }
+            if feed {
+                cx.utf8
+                    .feed(fresh)
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        }
+        if !complete {
+            self.current = Some((header, available));
+            return Ok(Decoded::Partial);
+        }
+        self.current = None;
+        Ok(Decoded::Frame(Frame {
+            opcode: header.opcode,
+            fin: header.fin,
+            payload: start..start + header.payload_len,
+            total: start + header.payload_len,
+            fed_to_validator: feed,
+        }))
+    }
+}
+
+/// The header of a frame with this payload length (at most 14 bytes).
+fn encode_header(
+    opcode: OpCode,
+    fin: bool,
+    len: usize,
+    mask: Option<[u8; 4]>,
+) -> ([u8; 14], usize) {
+    let mut h = [0u8; 14];
+    h[0] = (u8::from(fin) << 7) | opcode.bits();
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    let mut n = if len < 126 {
+        h[1] = mask_bit | len as u8;
+        2
+    } else if let Ok(len16) = u16::try_from(len) {
+        h[1] = mask_bit | 126;
+        h[2..4].copy_from_slice(&len16.to_be_bytes());
+        4
+    } else {
+        h[1] = mask_bit | 127;
+        h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    if let Some(key) = mask {
+        h[n..n + 4].copy_from_slice(&key);
+        n += 4;
+    }
+    (h, n)
+}
+
+/// Queues a whole frame, masking the payload with `mask` (clients) while copying it; queues
+/// nothing if it does not fit.
+pub(crate) fn write_frame<S: Storage>(
+    out: &mut ByteQueue<S>,
+    max_len: usize,
+    opcode: OpCode,
+    fin: bool,
+    payload: &[u8],
+    mask: Option<[u8; 4]>,
+) -> Result<(), UsageError> {
+    let (header, header_len) = encode_header(opcode, fin, payload.len(), mask);
+    let required = header_len + payload.len();
+    let buf = out
+        .append(required, max_len)
+        .map_err(|available| UsageError::OutputFull {
+            required,
+            available,
+        })?;
+    let (head, body) = buf.split_at_mut(header_len);
+    head.copy_from_slice(&header[..header_len]);
+    match mask {
+        Some(key) => mask::copy_masked(body, payload, key, 0),
+        None => body.copy_from_slice(payload),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_use_the_shortest_length_encoding() {
+        assert_eq!(encode_header(OpCode::Text, true, 5, None).1, 2);
+        assert_eq!(encode_header(OpCode::Binary, true, 125, None).1, 2);
+        let (h, n) = encode_header(OpCode::Binary, true, 256, None);
+        assert_eq!(&h[..n], &[0x82, 0x7E, 0x01, 0x00]);
+        let (h, n) = encode_header(OpCode::Binary, true, 65536, None);
+        assert_eq!(&h[..n], &[0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0]);
+        let (h, n) = encode_header(OpCode::Text, true, 5, Some([0x37, 0xfa, 0x21, 0x3d]));
+        assert_eq!(&h[..n], &[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d]);
+    }
+}

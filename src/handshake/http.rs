@@ -1,0 +1,265 @@
+//! HTTP/1.1 pieces the handshakes share: header lookup over heads parsed by httparse, token
+//! lists (RFC 7230 §7), safe header output, and writing a head into a queue all or nothing.
+
+use crate::buffer::{ByteQueue, Storage};
+use crate::error::UsageError;
+use crate::limits::Limits;
+
+pub(crate) const EMPTY: httparse::Header<'static> = httparse::EMPTY_HEADER;
+
+/// The header fields of a head, parsed into a fixed array (no allocation).
+#[derive(Clone, Copy)]
+pub(crate) struct HeaderList<'a> {
+    fields: [httparse::Header<'a>; Limits::HEADER_CAPACITY],
+    len: usize,
+}
+
+impl<'a> HeaderList<'a> {
+    /// Parses the fields of a request or response head that was already accepted once.
+    pub(crate) fn parse(head: &'a [u8], is_request: bool) -> Self {
+        let mut fields = [EMPTY; Limits::HEADER_CAPACITY];
+        let len = if is_request {
+            let mut req = httparse::Request::new(&mut fields);
+            match req.parse(head) {
+                Ok(httparse::Status::Complete(_)) => req.headers.len(),
+                _ => 0,
+            }
+        } else {
+            let mut res = httparse::Response::new(&mut fields);
+            match res.parse(head) {
+                Ok(httparse::Status::Complete(_)) => res.headers.len(),
+                _ => 0,
+            }
+        };
+        HeaderList { fields, len }
+    }
+
+    pub(crate) fn get(&self, index: usize) -> Option<(&'a str, &'a [u8])> {
+        self.fields[..self.len]
+            .get(index)
+            .map(|h| (h.name, h.value))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The first field named `name` (case-insensitive).
+    pub(crate) fn find(&self, name: &str) -> Option<&'a [u8]> {
+        self.fields[..self.len]
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// Whether any field named `name` lists `token` (case-insensitive, comma-separated).
+    pub(crate) fn has_token(&self, name: &str, token: &str) -> bool {
+        self.fields[..self.len]
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .any(|h| tokens(h.value).any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
+    }
+}
+
+/// The comma-separated, trimmed, non-empty elements of a header value.
+pub(crate) fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(|t| t.trim_ascii())
+        .filter(|t| !t.is_empty())
+}
+
+/// An iterator over the comma-separated elements of every field with one name.
+pub struct HeaderTokens<'a> {
+    list: HeaderList<'a>,
+    names: [&'static str; 2],
+    index: usize,
+    rest: &'a [u8],
+}
+
+impl<'a> HeaderTokens<'a> {
+    pub(crate) fn new(list: HeaderList<'a>, names: [&'static str; 2]) -> Self {
+        HeaderTokens {
+            list,
+            names,
+            index: 0,
+            rest: &[],
+        }
+    }
+}
+
+impl<'a> Iterator for HeaderTokens<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            if !self.rest.is_empty() {
+                let (token, rest) = match self.rest.iter().position(|&b| b == b',') {
+                    Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
+                    None => (self.rest, &[][..]),
+                };
+                self.rest = rest;
+                let token = token.trim_ascii();
+                if let (false, Ok(s)) = (token.is_empty(), core::str::from_utf8(token)) {
+                    return Some(s);
+                }
+                continue;
+            }
+            let (name, value) = self.list.get(self.index)?;
+            self.index += 1;
+            if self
+                .names
+                .iter()
+                .any(|n| !n.is_empty() && name.eq_ignore_ascii_case(n))
+            {
+                self.rest = value;
+            }
+        }
+    }
+}
+
+impl core::fmt::Debug for HeaderTokens<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HeaderTokens")
+            .field("names", &self.names)
+            .finish()
+    }
+}
+
+/// Whether a header name is a non-empty token and its value holds no CR, LF or NUL, so that
+/// writing them cannot inject another header or end the head.
+pub(crate) fn is_safe_header(name: &str, value: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+        && value.bytes().all(|b| b != b'\r' && b != b'\n' && b != 0)
+}
+
+pub(crate) fn check_headers(headers: &[(&str, &str)]) -> Result<(), UsageError> {
+    if headers.iter().all(|(n, v)| is_safe_header(n, v)) {
+        Ok(())
+    } else {
+        Err(UsageError::InvalidHeader)
+    }
+}
+
+/// A destination for output bytes: counted first, then written, so a head is queued whole or
+/// not at all.
+pub(crate) trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+
+    fn header(&mut self, name: &str, value: &[u8]) {
+        self.put(name.as_bytes());
+        self.put(b": ");
+        self.put(value);
+        self.put(b"\r\n");
+    }
+}
+
+struct Counter(usize);
+
+impl Sink for Counter {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
+
+struct Writer<'a> {
+    out: &'a mut [u8],
+    pos: usize,
+}
+
+impl Sink for Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.out[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
+    }
+}
+
+/// Runs `write` once to measure and once to write into `queue`; queues nothing if it does not
+/// fit.
+pub(crate) fn write_all_or_nothing<S: Storage>(
+    queue: &mut ByteQueue<S>,
+    max_len: usize,
+    write: impl Fn(&mut dyn Sink),
+) -> Result<(), UsageError> {
+    let mut counter = Counter(0);
+    write(&mut counter);
+    let required = counter.0;
+    let out = queue
+        .append(required, max_len)
+        .map_err(|available| UsageError::OutputFull {
+            required,
+            available,
+        })?;
+    write(&mut Writer { out, pos: 0 });
+    Ok(())
+}
+
+/// The decimal digits of `n`, written at the end of `buf`.
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 || i == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// The reason phrase of the statuses a WebSocket server commonly answers with.
+pub(crate) fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+/// FNV-1a, to remember offered subprotocols in a few bytes.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_injection_is_refused() {
+        assert!(is_safe_header("X-Ok", "value with spaces"));
+        assert!(!is_safe_header("X-Bad", "a\r\nSet-Cookie: x"));
+        assert!(!is_safe_header("X-Bad", "a\nb"));
+        assert!(!is_safe_header("X-Bad\r\n", "a"));
+        assert!(!is_safe_header("X Bad", "a"));
+        assert!(!is_safe_header("X:Bad", "a"));
+        assert!(!is_safe_header("", "a"));
+    }
+
+    #[test]
+    fn decimal_digits() {
+        let mut buf = [0u8; 20];
+        assert_eq!(decimal(0, &mut buf), b"0");
+        assert_eq!(decimal(4_294_967_295, &mut buf), b"4294967295");
+        assert_eq!(decimal(u64::MAX, &mut buf), b"18446744073709551615");
+    }
+}

@@ -158,6 +158,7 @@ impl<S: Storage> ByteQueue<S> {
 
     /// Appends exactly `n` bytes and returns them to be written, or the bytes available if the
     /// storage or `max_len` cannot take them; nothing changes then.
+    #[inline]
     pub(crate) fn append(&mut self, n: usize, max_len: usize) -> Result<&mut [u8], usize> {
         let len = self.len();
         let available = max_len.saturating_sub(len);

@@ -53,12 +53,17 @@ pub mod blocking;
 
 pub use buffer::Storage;
 pub use close::CloseCode;
-pub use connection::{Config, Connection, Receiver, Role, Sender, State};
+pub use connection::{Buffers, Config, Connection, Receiver, Role, Sender, State};
 #[cfg(feature = "std")]
 pub use entropy::OsEntropy;
 pub use entropy::{Entropy, NoEntropy};
 pub use error::{Error, HandshakeError, ProtocolError, UsageError};
 pub use event::{Close, Event, Fragment, Pong};
-pub use handshake::{ClientRequest, Request, Response, WsUrl};
+pub use handshake::{Accept, ClientRequest, Request, Response, WsUrl};
 pub use limits::Limits;
 pub use version::Version;
+
+// The README's examples are compiled (and run, where they need no network) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -112,7 +112,7 @@ pub struct Buffers<S> {
     pub message: S,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Phase {
     ServerReading,
     ServerDeciding(server::Parsed),
@@ -120,14 +120,6 @@ pub(crate) enum Phase {
     Open,
     Closed,
 }
-
-impl PartialEq for client::Expectation {
-    fn eq(&self, _: &Self) -> bool {
-        // Phases are compared by kind only.
-        true
-    }
-}
-impl Eq for client::Expectation {}
 
 /// The close event still to be delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -439,5 +431,22 @@ impl<S: Storage, R: Entropy> core::fmt::Debug for Connection<S, R> {
             .field("tx", &self.tx)
             .field("rx", &self.rx)
             .finish()
+    }
+}
+
+// What only the fuzz targets (fuzz/) use: built with `--cfg fuzzing`, never in the public API.
+mod fuzzing {
+    #[cfg(fuzzing)]
+    impl<S: super::Storage, R: super::Entropy> super::Connection<S, R> {
+        /// Bytes held by the input, output and message buffers, in that order, so that each
+        /// can be checked against its own limit.
+        #[doc(hidden)]
+        pub fn buffer_capacities(&self) -> [usize; 3] {
+            [
+                self.rx.input.capacity(),
+                self.tx.output.capacity(),
+                self.rx.assembly.capacity(),
+            ]
+        }
     }
 }

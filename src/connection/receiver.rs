@@ -66,7 +66,7 @@ impl<S: Storage> Receiver<S> {
     /// rest. Bytes after the connection closed are taken and ignored.
     pub fn receive<R: Entropy>(&mut self, data: &[u8], tx: &Sender<S, R>) -> usize {
         self.release_borrowed();
-        if tx.phase == Phase::Closed {
+        if matches!(tx.phase, Phase::Closed) {
             return data.len();
         }
         let spare = self.input.spare(data.len(), self.max_input(tx));
@@ -86,7 +86,7 @@ impl<S: Storage> Receiver<S> {
 
     /// Marks `n` bytes of [`Receiver::read_buffer`] as received.
     pub fn commit_read<R: Entropy>(&mut self, n: usize, tx: &Sender<S, R>) {
-        if tx.phase == Phase::Closed {
+        if matches!(tx.phase, Phase::Closed) {
             return;
         }
         self.input.commit(n);
@@ -260,10 +260,8 @@ impl<S: Storage> Receiver<S> {
                 let code = if is_hixie {
                     None
                 } else {
-                    match close::parse_close_payload(&self.input.data()[payload.clone()])? {
-                        Some((code, _)) => Some(code),
-                        None => None,
-                    }
+                    close::parse_close_payload(&self.input.data()[payload.clone()])?
+                        .map(|(code, _)| code)
                 };
                 tx.peer_closed(code);
                 self.borrowed = frame.total;

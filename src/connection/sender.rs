@@ -184,8 +184,10 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         self.config.limits.max_queued_output
     }
 
+    #[inline]
     fn check_open(&self) -> Result<Version, UsageError> {
-        match (self.phase, self.version) {
+        // By reference: the phase can carry a parsed request, not worth copying per message.
+        match (&self.phase, self.version) {
             (Phase::Open, Some(v)) if !self.sent_close => Ok(v),
             (Phase::Open | Phase::Closed, _) => Err(UsageError::Closed),
             _ => Err(UsageError::NotOpen),
@@ -200,6 +202,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         }
     }
 
+    #[inline]
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) -> Result<(), UsageError> {
         let mask = match self.role {
             Role::Client => {
@@ -274,10 +277,10 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
 
     /// Anything `-> Closed`. The close event is reported once, only for connections that opened.
     pub(crate) fn enter_closed(&mut self, report: CloseReport) {
-        if self.phase == Phase::Closed {
+        if matches!(self.phase, Phase::Closed) {
             return;
         }
-        if self.phase == Phase::Open {
+        if matches!(self.phase, Phase::Open) {
             self.pending_close = Some(report);
         }
         self.phase = Phase::Closed;
@@ -301,7 +304,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     /// The peer broke the protocol: fail the connection (RFC 6455 §7.1.7) with the error's
     /// close code, or hixie-76's closing frame.
     pub(crate) fn fail(&mut self, error: ProtocolError) -> Error {
-        if self.phase == Phase::Open && !self.sent_close {
+        if matches!(self.phase, Phase::Open) && !self.sent_close {
             let _ = self.write_close_frame(error.close_code(), "");
             self.sent_close = true;
         }
@@ -316,7 +319,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     /// Answers a ping, unless a close was sent. If the output is full the pong is dropped:
     /// RFC 6455 §5.5.3 lets an endpoint answer only the latest of several pings.
     pub(crate) fn answer_ping(&mut self, payload: &[u8]) {
-        if self.phase == Phase::Open && !self.sent_close {
+        if matches!(self.phase, Phase::Open) && !self.sent_close {
             let _ = self.write_frame(OpCode::Pong, true, payload);
         }
     }

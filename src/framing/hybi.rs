@@ -181,37 +181,50 @@ impl Decoder {
     }
 }
 
-/// The header of a frame with this payload length (at most 14 bytes).
-fn encode_header(
-    opcode: OpCode,
-    fin: bool,
-    len: usize,
-    mask: Option<[u8; 4]>,
-) -> ([u8; 14], usize) {
-    let mut h = [0u8; 14];
-    h[0] = (u8::from(fin) << 7) | opcode.bits();
-    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    let mut n = if len < 126 {
-        h[1] = mask_bit | len as u8;
+/// The length of the header of a frame with this payload length (at most 14 bytes).
+#[inline]
+fn header_len(len: usize, masked: bool) -> usize {
+    let base = if len < 126 {
         2
-    } else if let Ok(len16) = u16::try_from(len) {
-        h[1] = mask_bit | 126;
-        h[2..4].copy_from_slice(&len16.to_be_bytes());
+    } else if len <= usize::from(u16::MAX) {
         4
     } else {
-        h[1] = mask_bit | 127;
-        h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    if masked {
+        base + 4
+    } else {
+        base
+    }
+}
+
+/// Writes the header of a frame with this payload length into `head`, which is exactly
+/// [`header_len`] bytes: straight into the output, so no temporary is copied (and re-read)
+/// per frame.
+#[inline]
+fn write_header(head: &mut [u8], opcode: OpCode, fin: bool, len: usize, mask: Option<[u8; 4]>) {
+    head[0] = (u8::from(fin) << 7) | opcode.bits();
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    let n = if len < 126 {
+        head[1] = mask_bit | len as u8;
+        2
+    } else if let Ok(len16) = u16::try_from(len) {
+        head[1] = mask_bit | 126;
+        head[2..4].copy_from_slice(&len16.to_be_bytes());
+        4
+    } else {
+        head[1] = mask_bit | 127;
+        head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
         10
     };
     if let Some(key) = mask {
-        h[n..n + 4].copy_from_slice(&key);
-        n += 4;
+        head[n..n + 4].copy_from_slice(&key);
     }
-    (h, n)
 }
 
 /// Queues a whole frame, masking the payload with `mask` (clients) while copying it; queues
 /// nothing if it does not fit.
+#[inline]
 pub(crate) fn write_frame<S: Storage>(
     out: &mut ByteQueue<S>,
     max_len: usize,
@@ -220,7 +233,7 @@ pub(crate) fn write_frame<S: Storage>(
     payload: &[u8],
     mask: Option<[u8; 4]>,
 ) -> Result<(), UsageError> {
-    let (header, header_len) = encode_header(opcode, fin, payload.len(), mask);
+    let header_len = header_len(payload.len(), mask.is_some());
     let required = header_len + payload.len();
     let buf = out
         .append(required, max_len)
@@ -229,7 +242,7 @@ pub(crate) fn write_frame<S: Storage>(
             available,
         })?;
     let (head, body) = buf.split_at_mut(header_len);
-    head.copy_from_slice(&header[..header_len]);
+    write_header(head, opcode, fin, payload.len(), mask);
     match mask {
         Some(key) => mask::copy_masked(body, payload, key, 0),
         None => body.copy_from_slice(payload),
@@ -240,6 +253,18 @@ pub(crate) fn write_frame<S: Storage>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn encode_header(
+        opcode: OpCode,
+        fin: bool,
+        len: usize,
+        mask: Option<[u8; 4]>,
+    ) -> ([u8; 14], usize) {
+        let mut h = [0u8; 14];
+        let n = header_len(len, mask.is_some());
+        write_header(&mut h[..n], opcode, fin, len, mask);
+        (h, n)
+    }
 
     #[test]
     fn headers_use_the_shortest_length_encoding() {

@@ -1,10 +1,10 @@
 //! The opening handshakes of every version, both roles.
 //!
-//! - Server: [`server`] parses the request with httparse, detects the version
+//! - Server: `server` parses the request with httparse, detects the version
 //!   (`Sec-WebSocket-Version` 7/8/13 → hybi, RFC 6455 §4.2.1; `Sec-WebSocket-Key1/Key2` plus 8
 //!   body bytes → hixie-76 §5.1; neither → hixie-75 §5.1) and builds each version's answer.
 //!   A request without `Upgrade: websocket` is a plain HTTP request for the application.
-//! - Client: [`client`] builds each version's request and validates the answer (the accept key,
+//! - Client: `client` builds each version's request and validates the answer (the accept key,
 //!   hixie-76's 16-byte answer, the chosen subprotocol).
 //! - [`accept_key`] and [`hixie76_answer`] serve connections upgraded elsewhere.
 //!

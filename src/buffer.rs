@@ -5,6 +5,8 @@
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
+use crate::error::UsageError;
+
 /// Memory a connection keeps bytes in.
 ///
 /// Implemented for `&mut [u8]` (fixed size, never allocates) and, with `alloc`, for `Vec<u8>`
@@ -174,6 +176,19 @@ impl<S: Storage> ByteQueue<S> {
         let start = self.end;
         self.end += n;
         Ok(&mut self.storage.bytes_mut()[start..start + n])
+    }
+
+    /// [`ByteQueue::append`] for output: a shortfall is the caller's [`UsageError::OutputFull`].
+    pub(crate) fn append_output(
+        &mut self,
+        n: usize,
+        max_len: usize,
+    ) -> Result<&mut [u8], UsageError> {
+        self.append(n, max_len)
+            .map_err(|available| UsageError::OutputFull {
+                required: n,
+                available,
+            })
     }
 
     fn compact(&mut self) {

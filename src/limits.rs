@@ -49,6 +49,7 @@ impl Limits {
 
     /// The most input a connection buffers at once: one handshake, or one frame with its
     /// longest header, or one hixie frame with its delimiters.
+    #[inline]
     pub(crate) fn max_input(&self) -> usize {
         let hybi = self.max_frame_payload.saturating_add(14);
         let hixie = self.max_hixie_frame.saturating_add(2);

@@ -7,9 +7,7 @@
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
-    let word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    let word = key_word(key);
     // Four words per iteration lets the compiler use full vector registers; the rest goes a
     // word at a time, since small frames are mostly tail. Every step is a multiple of 4
     // bytes, so the key stays in phase.
@@ -48,9 +46,7 @@ fn copy_word(dst: &mut [u8], src: &[u8], word: u64) {
 pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
     debug_assert_eq!(dst.len(), src.len());
     let key = rotate(key, offset);
-    let word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    let word = key_word(key);
     let len = dst.len().min(src.len());
     let (dst, src) = (&mut dst[..len], &src[..len]);
     let mut dst_blocks = dst.chunks_exact_mut(32);
@@ -71,6 +67,15 @@ pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
     }
 }
 
+/// The key repeated over a 64-bit word.
+#[inline(always)]
+fn key_word(key: [u8; 4]) -> u64 {
+    let half = u64::from(u32::from_ne_bytes(key));
+    // Byte order in memory is key[0..4] twice whatever the endianness.
+    half | (half << 32)
+}
+
+#[inline(always)]
 fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
     let r = offset & 3;
     [key[r], key[(r + 1) & 3], key[(r + 2) & 3], key[(r + 3) & 3]]

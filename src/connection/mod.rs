@@ -391,7 +391,7 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
     /// When [`handle_timeout`](Self::handle_timeout) must be called next, if a timer runs.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        match (self.tx.keepalive_at, self.tx.close_deadline) {
+        match (self.tx.keepalive_at.get(), self.tx.close_deadline.get()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }

@@ -69,9 +69,28 @@ impl<S: Storage> Receiver<S> {
         if matches!(tx.phase, Phase::Closed) {
             return data.len();
         }
-        let spare = self.input.spare(data.len(), self.max_input(tx));
-        let n = spare.len().min(data.len());
-        spare[..n].copy_from_slice(&data[..n]);
+        let max = self.max_input(tx);
+        let queued = self.input.len();
+        let spare = self.input.spare(data.len(), max);
+        let n = match (&tx.phase, self.decoder.as_mut()) {
+            // The hybi decoder unmasks a large payload while it is copied in.
+            (Phase::Open, Some(Decoder::Hybi(decoder))) => {
+                let cx = Context {
+                    role: tx.role,
+                    limits: &tx.config.limits,
+                    input_capacity: max,
+                    message_is_text: self.assembly.in_progress(),
+                    message_len: self.assembly.len(),
+                    utf8: &mut self.assembly.utf8,
+                };
+                decoder.copy_in(queued, spare, data, &cx)
+            }
+            _ => {
+                let n = spare.len().min(data.len());
+                spare[..n].copy_from_slice(&data[..n]);
+                n
+            }
+        };
         self.input.commit(n);
         n
     }
@@ -112,6 +131,25 @@ impl<S: Storage> Receiver<S> {
         tx: &mut Sender<S, R>,
     ) -> Result<Option<Event<'a>>, Error> {
         self.release_borrowed();
+        if let (Phase::Open, None, Some(Decoder::Hybi(decoder))) = (
+            &tx.phase,
+            self.assembly.in_progress(),
+            self.decoder.as_mut(),
+        ) {
+            // Most messages are one small frame: decoded without the general state machine,
+            // with the same checks and the same result.
+            if let Some((is_text, payload)) =
+                decoder.step_small(self.input.data_mut(), tx.role, &tx.config.limits)
+            {
+                self.borrowed = payload.end;
+                let ready = if is_text {
+                    Ready::Text(payload)
+                } else {
+                    Ready::Binary(payload)
+                };
+                return self.build(ready, tx);
+            }
+        }
         let ready = match self.step(tx) {
             Ok(Some(ready)) => ready,
             Ok(None) => {

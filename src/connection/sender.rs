@@ -30,10 +30,32 @@ pub struct Sender<S, R> {
     /// The close event still to deliver.
     pub(crate) pending_close: Option<CloseReport>,
     pub(crate) now: u64,
-    /// When and with what payload (hashed) the last ping was sent, for the round-trip time.
-    last_ping: Option<(u64, u32)>,
-    pub(crate) keepalive_at: Option<u64>,
-    pub(crate) close_deadline: Option<u64>,
+    /// When the last ping was sent, its payload's hash, and whether a pong may still answer
+    /// it, for the round-trip time. Three fields: `Option<(u64, u32)>` would take 24 bytes,
+    /// where these pack with the other small fields.
+    ping_sent_at: u64,
+    ping_hash: u32,
+    ping_unanswered: bool,
+    pub(crate) keepalive_at: Deadline,
+    pub(crate) close_deadline: Deadline,
+}
+
+/// A time in the caller's unit, or never; the size of a `u64` where `Option<u64>` takes 16
+/// bytes, in a struct kept for every connection. `u64::MAX` means never: a deadline that
+/// saturated there could not pass anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Deadline(u64);
+
+impl Deadline {
+    pub(crate) const NEVER: Deadline = Deadline(u64::MAX);
+
+    fn at(time: Option<u64>) -> Self {
+        Deadline(time.unwrap_or(u64::MAX))
+    }
+
+    pub(crate) fn get(self) -> Option<u64> {
+        (self != Self::NEVER).then_some(self.0)
+    }
 }
 
 impl<S: Storage, R: Entropy> Sender<S, R> {
@@ -49,9 +71,11 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
             sending: None,
             pending_close: None,
             now: 0,
-            last_ping: None,
-            keepalive_at: None,
-            close_deadline: None,
+            ping_sent_at: 0,
+            ping_hash: 0,
+            ping_unanswered: false,
+            keepalive_at: Deadline::NEVER,
+            close_deadline: Deadline::NEVER,
         }
     }
 
@@ -109,7 +133,9 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
             return Err(UsageError::ControlTooLong.into());
         }
         self.write_frame(OpCode::Ping, true, payload)?;
-        self.last_ping = Some((self.now, fnv1a(payload)));
+        self.ping_sent_at = self.now;
+        self.ping_hash = fnv1a(payload);
+        self.ping_unanswered = true;
         Ok(())
     }
 
@@ -246,10 +272,11 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         self.check_open()?;
         self.write_close_frame(code, reason)?;
         self.sent_close = true;
-        self.close_deadline = self
-            .config
-            .close_timeout
-            .map(|t| self.now.saturating_add(t));
+        self.close_deadline = Deadline::at(
+            self.config
+                .close_timeout
+                .map(|t| self.now.saturating_add(t)),
+        );
         Ok(())
     }
 }
@@ -261,10 +288,11 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         self.phase = Phase::Open;
         self.version = Some(version);
         if version.has_control_frames() {
-            self.keepalive_at = self
-                .config
-                .keepalive_interval
-                .map(|i| self.now.saturating_add(i));
+            self.keepalive_at = Deadline::at(
+                self.config
+                    .keepalive_interval
+                    .map(|i| self.now.saturating_add(i)),
+            );
         }
         Decoder::for_version(version)
     }
@@ -284,8 +312,8 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
             self.pending_close = Some(report);
         }
         self.phase = Phase::Closed;
-        self.keepalive_at = None;
-        self.close_deadline = None;
+        self.keepalive_at = Deadline::NEVER;
+        self.close_deadline = Deadline::NEVER;
     }
 
     /// The peer's close frame (or hixie-76 closing frame) arrived: answer it unless we already
@@ -297,8 +325,8 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
             self.sent_close = true;
         }
         self.phase = Phase::Closed;
-        self.keepalive_at = None;
-        self.close_deadline = None;
+        self.keepalive_at = Deadline::NEVER;
+        self.close_deadline = Deadline::NEVER;
     }
 
     /// The peer broke the protocol: fail the connection (RFC 6455 §7.1.7) with the error's
@@ -326,28 +354,28 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
 
     /// The round-trip time, if this pong answers the last ping sent.
     pub(crate) fn pong_received(&mut self, payload: &[u8]) -> Option<u64> {
-        match self.last_ping {
-            Some((sent_at, hash)) if hash == fnv1a(payload) => {
-                self.last_ping = None;
-                Some(self.now.saturating_sub(sent_at))
-            }
-            _ => None,
+        if self.ping_unanswered && self.ping_hash == fnv1a(payload) {
+            self.ping_unanswered = false;
+            Some(self.now.saturating_sub(self.ping_sent_at))
+        } else {
+            None
         }
     }
 
     /// Time advanced: the close timeout and the keepalive ping.
     pub(crate) fn advance(&mut self, now: u64) {
         self.now = self.now.max(now);
-        if self.close_deadline.is_some_and(|d| self.now >= d) {
+        if self.close_deadline.get().is_some_and(|d| self.now >= d) {
             let code = match self.version {
                 Some(v) if v.is_hixie() => None,
                 _ => Some(CloseCode::ABNORMAL),
             };
             self.enter_closed(CloseReport { code, clean: false });
         }
-        if let (Some(at), Some(interval)) = (self.keepalive_at, self.config.keepalive_interval) {
+        let keepalive = (self.keepalive_at.get(), self.config.keepalive_interval);
+        if let (Some(at), Some(interval)) = keepalive {
             if self.now >= at {
-                self.keepalive_at = Some(self.now.saturating_add(interval));
+                self.keepalive_at = Deadline::at(Some(self.now.saturating_add(interval)));
                 if self.check_open().is_ok() {
                     // A full output skips this beat; the next one tries again.
                     let _ = self.ping(&self.now.to_be_bytes());

@@ -58,7 +58,13 @@ impl Decoder {
                     let end = 1 + scanned + i;
                     *self = Decoder::Start;
                     if end - 1 > limit {
-                        return Err(ProtocolError::HixieFrameTooLarge { limit });
+                        return Err(too_large(
+                            is_text,
+                            fresh,
+                            limit.saturating_sub(scanned),
+                            limit,
+                            cx,
+                        ));
                     }
                     if !is_text {
                         return Ok(Decoded::Discard(end + 1));
@@ -78,10 +84,16 @@ impl Decoder {
                     }))
                 }
                 None => {
-                    let scanned = input.len() - 1;
-                    if scanned > limit {
-                        return Err(ProtocolError::HixieFrameTooLarge { limit });
+                    if input.len() - 1 > limit {
+                        return Err(too_large(
+                            is_text,
+                            fresh,
+                            limit.saturating_sub(scanned),
+                            limit,
+                            cx,
+                        ));
                     }
+                    let scanned = input.len() - 1;
                     if is_text {
                         cx.utf8
                             .feed(fresh)
@@ -125,6 +137,23 @@ impl Decoder {
     }
 }
 
+/// The error of a text-delimited frame longer than `limit`, of which the first `within`
+/// unscanned bytes (at the start of `fresh`) are still within the limit. Those are validated
+/// first, so that the first violation in the stream is the one reported however the input was
+/// chunked: invalid text before the limit is invalid text, not a frame too large.
+fn too_large(
+    is_text: bool,
+    fresh: &[u8],
+    within: usize,
+    limit: usize,
+    cx: Context<'_>,
+) -> ProtocolError {
+    if is_text && cx.utf8.feed(&fresh[..within.min(fresh.len())]).is_err() {
+        return ProtocolError::InvalidUtf8;
+    }
+    ProtocolError::HixieFrameTooLarge { limit }
+}
+
 /// Queues `0x00 text 0xFF`; nothing if it does not fit.
 pub(crate) fn write_text<S: Storage>(
     out: &mut ByteQueue<S>,
@@ -132,12 +161,7 @@ pub(crate) fn write_text<S: Storage>(
     text: &[u8],
 ) -> Result<(), UsageError> {
     let required = text.len() + 2;
-    let buf = out
-        .append(required, max_len)
-        .map_err(|available| UsageError::OutputFull {
-            required,
-            available,
-        })?;
+    let buf = out.append_output(required, max_len)?;
     buf[0] = 0x00;
     buf[1..required - 1].copy_from_slice(text);
     buf[required - 1] = 0xFF;
@@ -149,11 +173,7 @@ pub(crate) fn write_close<S: Storage>(
     out: &mut ByteQueue<S>,
     max_len: usize,
 ) -> Result<(), UsageError> {
-    out.append(2, max_len)
-        .map_err(|available| UsageError::OutputFull {
-            required: 2,
-            available,
-        })?
+    out.append_output(2, max_len)?
         .copy_from_slice(&[0xFF, 0x00]);
     Ok(())
 }

@@ -18,7 +18,9 @@ use super::{Context, Decoded, Frame, OpCode};
 use crate::buffer::{ByteQueue, Storage};
 use crate::connection::Role;
 use crate::error::{ProtocolError, UsageError};
+use crate::limits::Limits;
 use crate::mask;
+use core::ops::Range;
 
 /// A parsed frame header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +33,7 @@ pub(crate) struct Header {
 }
 
 /// Parses and checks the header at the start of `buf`; `Ok(None)` if it is incomplete.
+#[inline]
 pub(crate) fn parse_header(buf: &[u8], cx: &Context<'_>) -> Result<Option<Header>, ProtocolError> {
     let [b0, b1, ..] = *buf else {
         return Ok(None);
@@ -111,10 +114,14 @@ pub(crate) fn parse_header(buf: &[u8], cx: &Context<'_>) -> Result<Option<Header
             return Err(ProtocolError::MessageTooLarge { limit });
         }
     }
-    let mask = masked.then(|| {
+    let mask = if masked {
         let at = header_len - 4;
-        [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]
-    });
+        let mut key = [0u8; 4];
+        key.copy_from_slice(&buf[at..at + 4]);
+        Some(key)
+    } else {
+        None
+    };
     Ok(Some(Header {
         fin,
         opcode,
@@ -124,22 +131,117 @@ pub(crate) fn parse_header(buf: &[u8], cx: &Context<'_>) -> Result<Option<Header
     }))
 }
 
-/// The frame being received: its header and how many payload bytes were processed.
+/// Payloads at least this long are unmasked while they are copied in by
+/// [`Decoder::copy_in`]; shorter ones are not worth parsing the header early.
+const UNMASK_ON_COPY_MIN: usize = 512;
+
+/// The frame being received: its header and how many payload bytes were processed
+/// (unmasked, and validated if they are text fed piece by piece).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Decoder {
     current: Option<(Header, usize)>,
+    /// Payload bytes of the current frame already unmasked (at least the processed ones):
+    /// [`Decoder::copy_in`] unmasks ahead of [`Decoder::step`].
+    unmasked: usize,
 }
 
 impl Decoder {
+    /// Copies `data` into `dst`, the free space right after the `queued` bytes of input, and
+    /// returns how many bytes were copied. When the queue holds nothing but the frame being
+    /// received, its masked payload is unmasked on the way: one pass over a large payload
+    /// instead of a copy and then an unmasking pass. A header that fails its checks is left
+    /// for [`Decoder::step`] to report.
+    pub(crate) fn copy_in(
+        &mut self,
+        queued: usize,
+        dst: &mut [u8],
+        data: &[u8],
+        cx: &Context<'_>,
+    ) -> usize {
+        let n = dst.len().min(data.len());
+        let (dst, data) = (&mut dst[..n], &data[..n]);
+        let mut at = 0;
+        if self.current.is_none() && queued == 0 && n > UNMASK_ON_COPY_MIN {
+            if let Ok(Some(header)) = parse_header(data, cx) {
+                if header.mask.is_some() && header.payload_len >= UNMASK_ON_COPY_MIN {
+                    at = header.header_len;
+                    dst[..at].copy_from_slice(&data[..at]);
+                    self.current = Some((header, 0));
+                    self.unmasked = 0;
+                }
+            }
+        }
+        if let Some((header, _)) = self.current {
+            // Every queued payload byte is unmasked, so the next byte is payload byte
+            // `unmasked`; otherwise `step` unmasks in place as usual.
+            if let (Some(key), true) = (
+                header.mask,
+                queued + at == header.header_len + self.unmasked,
+            ) {
+                let k = (header.payload_len - self.unmasked).min(n - at);
+                mask::copy_masked(&mut dst[at..at + k], &data[at..at + k], key, self.unmasked);
+                self.unmasked += k;
+                at += k;
+            }
+        }
+        dst[at..].copy_from_slice(&data[at..]);
+        n
+    }
+
+    /// The common small message: a whole final text or binary frame with a one-byte length at
+    /// the front of `input`, when no frame is in progress, unmasked in place. Returns whether it
+    /// is text and the payload's range (the frame ends where the payload does). `None` for
+    /// anything else, which [`Decoder::step`] decodes (and checks) as usual; the caller makes
+    /// sure no fragmented message is in progress.
+    #[inline]
+    pub(crate) fn step_small(
+        &mut self,
+        input: &mut [u8],
+        role: Role,
+        limits: &Limits,
+    ) -> Option<(bool, Range<usize>)> {
+        if self.current.is_some() {
+            return None;
+        }
+        let [b0, b1, ..] = *input else {
+            return None;
+        };
+        // FIN set, no reserved bits, and a text or binary opcode.
+        let is_text = match b0 {
+            0x81 => true,
+            0x82 => false,
+            _ => return None,
+        };
+        let len = usize::from(b1 & 0x7F);
+        if len > 125 || len > limits.max_frame_payload || len > limits.max_message_size {
+            return None;
+        }
+        let header_len = match (role, b1 & 0x80 != 0) {
+            (Role::Server, true) => 6,
+            (Role::Client, false) => 2,
+            _ => return None,
+        };
+        let total = header_len + len;
+        if input.len() < total {
+            return None;
+        }
+        if header_len == 6 {
+            let mut key = [0u8; 4];
+            key.copy_from_slice(&input[2..6]);
+            mask::apply_mask(&mut input[6..total], key, 0);
+        }
+        Some((is_text, header_len..total))
+    }
+
     pub(crate) fn step(
         &mut self,
         input: &mut [u8],
         cx: Context<'_>,
     ) -> Result<Decoded, ProtocolError> {
-        let (header, processed) = match self.current {
-            Some(current) => current,
+        let (header, processed, unmasked) = match self.current {
+            Some((header, processed)) => (header, processed, self.unmasked.max(processed)),
             None => match parse_header(input, &cx)? {
-                Some(header) => (header, 0),
+                Some(header) => (header, 0, 0),
                 None => return Ok(Decoded::Partial),
             },
         };
@@ -155,22 +257,27 @@ impl Decoder {
         // arriving in pieces is validated piece by piece, to fail as early as possible.
         let single_whole = processed == 0 && complete && header.fin && cx.message_is_text.is_none();
         let feed = is_text && !single_whole;
-        if available > processed {
-            let fresh = &mut input[start + processed..start + available];
+        if available > unmasked {
             if let Some(key) = header.mask {
-                mask::apply_mask(fresh, key, processed);
+                mask::apply_mask(
+                    &mut input[start + unmasked..start + available],
+                    key,
+                    unmasked,
+                );
             }
-            if feed {
-                cx.utf8
-                    .feed(fresh)
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
+        }
+        if feed && available > processed {
+            cx.utf8
+                .feed(&input[start + processed..start + available])
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         if !complete {
             self.current = Some((header, available));
+            self.unmasked = available;
             return Ok(Decoded::Partial);
         }
         self.current = None;
+        self.unmasked = 0;
         Ok(Decoded::Frame(Frame {
             opcode: header.opcode,
             fin: header.fin,
@@ -235,12 +342,7 @@ pub(crate) fn write_frame<S: Storage>(
 ) -> Result<(), UsageError> {
     let header_len = header_len(payload.len(), mask.is_some());
     let required = header_len + payload.len();
-    let buf = out
-        .append(required, max_len)
-        .map_err(|available| UsageError::OutputFull {
-            required,
-            available,
-        })?;
+    let buf = out.append_output(required, max_len)?;
     let (head, body) = buf.split_at_mut(header_len);
     write_header(head, opcode, fin, payload.len(), mask);
     match mask {

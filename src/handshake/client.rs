@@ -153,21 +153,12 @@ pub(crate) fn parse_response(
 ) -> Result<Option<Answered>, HandshakeError> {
     let mut fields = [http::EMPTY; Limits::HEADER_CAPACITY];
     let mut res = httparse::Response::new(&mut fields[..limits.header_count()]);
-    let head_len = match res.parse(input) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return if input.len() > limits.max_handshake_bytes {
-                Err(HandshakeError::TooLarge)
-            } else {
-                Ok(None)
-            };
-        }
-        Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
-        Err(_) => return Err(HandshakeError::Malformed),
+    // Only the bytes within the limit are parsed, so that a head too large is reported as such
+    // however it arrived, not as malformed because of what came after the limit.
+    let window = &input[..input.len().min(limits.max_handshake_bytes)];
+    let Some(head_len) = http::head_length(res.parse(window), input.len(), limits)? else {
+        return Ok(None);
     };
-    if head_len > limits.max_handshake_bytes {
-        return Err(HandshakeError::TooLarge);
-    }
     let status = res.code.unwrap_or(0);
     if status != 101 {
         return Err(HandshakeError::Rejected { status });

@@ -2,7 +2,7 @@
 //! lists (RFC 7230 §7), safe header output, and writing a head into a queue all or nothing.
 
 use crate::buffer::{ByteQueue, Storage};
-use crate::error::UsageError;
+use crate::error::{HandshakeError, UsageError};
 use crate::limits::Limits;
 
 pub(crate) const EMPTY: httparse::Header<'static> = httparse::EMPTY_HEADER;
@@ -59,6 +59,25 @@ impl<'a> HeaderList<'a> {
             .filter(|h| h.name.eq_ignore_ascii_case(name))
             .any(|h| tokens(h.value).any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
     }
+}
+
+/// Where a head parsed by httparse ends: `Ok(None)` while it is incomplete, and the
+/// handshake limit checked whether it is complete or not.
+pub(crate) fn head_length(
+    parsed: Result<httparse::Status<usize>, httparse::Error>,
+    input_len: usize,
+    limits: &Limits,
+) -> Result<Option<usize>, HandshakeError> {
+    let head_len = match parsed {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => input_len,
+        Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
+        Err(_) => return Err(HandshakeError::Malformed),
+    };
+    if head_len > limits.max_handshake_bytes {
+        return Err(HandshakeError::TooLarge);
+    }
+    Ok(matches!(parsed, Ok(httparse::Status::Complete(_))).then_some(head_len))
 }
 
 /// The comma-separated, trimmed, non-empty elements of a header value.
@@ -185,12 +204,7 @@ pub(crate) fn write_all_or_nothing<S: Storage>(
     let mut counter = Counter(0);
     write(&mut counter);
     let required = counter.0;
-    let out = queue
-        .append(required, max_len)
-        .map_err(|available| UsageError::OutputFull {
-            required,
-            available,
-        })?;
+    let out = queue.append_output(required, max_len)?;
     write(&mut Writer { out, pos: 0 });
     Ok(())
 }

@@ -27,21 +27,12 @@ pub(crate) struct Parsed {
 pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Option<Parsed>, HandshakeError> {
     let mut fields = [http::EMPTY; Limits::HEADER_CAPACITY];
     let mut req = httparse::Request::new(&mut fields[..limits.header_count()]);
-    let head_len = match req.parse(input) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return if input.len() > limits.max_handshake_bytes {
-                Err(HandshakeError::TooLarge)
-            } else {
-                Ok(None)
-            };
-        }
-        Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::TooManyHeaders),
-        Err(_) => return Err(HandshakeError::Malformed),
+    // Only the bytes within the limit are parsed, so that a head too large is reported as such
+    // however it arrived, not as malformed because of what came after the limit.
+    let window = &input[..input.len().min(limits.max_handshake_bytes)];
+    let Some(head_len) = http::head_length(req.parse(window), input.len(), limits)? else {
+        return Ok(None);
     };
-    if head_len > limits.max_handshake_bytes {
-        return Err(HandshakeError::TooLarge);
-    }
     let is_get_11 = req.method == Some("GET") && req.version == Some(1);
     let list = HeaderList::parse(&input[..head_len], true);
     if !list.has_token("Upgrade", "websocket") {

@@ -1,0 +1,282 @@
+//! Server-side decoding of masked client frames: wsmachine against its peers on the same bytes.
+//!
+//! What is timed, for every decoder alike: taking the masked wire bytes from a pristine buffer
+//! (the one copy a socket read costs), finding the frames, unmasking, validating text, and
+//! handing every message to the caller. wsmachine is fed with `Connection::receive` (the copy
+//! into its input) on caller-owned slices, the path a user without a read buffer of their own
+//! takes; the stream peers read the same bytes through an in-memory `Read`/`AsyncRead`, and
+//! embedded-websocket copies (unmasking) from the wire slice into the caller's buffer.
+//! Connections live across iterations, as they do in a server.
+//!
+//! Before timing, every decoder's output is compared byte for byte with the payloads.
+
+mod common;
+
+use std::hint::black_box;
+
+use common::{check_payloads, MemStream, Source, Workload, MIB};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use wsmachine::{Buffers, Config, Connection, Event, NoEntropy, Role, Version};
+
+/// How much wsmachine takes per `receive` for small frames: a typical socket read size.
+const SMALL_INPUT: usize = 64 * 1024;
+
+struct Ours<'a> {
+    conn: Connection<&'a mut [u8], NoEntropy>,
+}
+
+impl<'a> Ours<'a> {
+    fn new(input: &'a mut [u8], output: &'a mut [u8], message: &'a mut [u8]) -> Self {
+        let mut config = Config::default();
+        config.limits.max_frame_payload = 2 * MIB;
+        config.limits.max_message_size = 2 * MIB;
+        Ours {
+            conn: Connection::framed_with(
+                Role::Server,
+                Version::Hybi13,
+                config,
+                Buffers {
+                    input,
+                    output,
+                    message,
+                },
+                NoEntropy,
+            ),
+        }
+    }
+
+    /// Decodes all of `wire`, giving each message to `each`; returns the message count.
+    fn decode(&mut self, wire: &[u8], mut each: impl FnMut(&[u8])) -> usize {
+        let mut count = 0;
+        let mut rest = wire;
+        while !rest.is_empty() {
+            let n = self.conn.receive(rest);
+            rest = &rest[n..];
+            loop {
+                match self.conn.poll_event() {
+                    Ok(Some(Event::Text(text))) => {
+                        each(text.as_bytes());
+                        count += 1;
+                    }
+                    Ok(Some(Event::Binary(data))) => {
+                        each(data);
+                        count += 1;
+                    }
+                    Ok(Some(other)) => panic!("unexpected event {other:?}"),
+                    Ok(None) => break,
+                    Err(e) => panic!("wsmachine failed: {e}"),
+                }
+            }
+            assert!(n > 0 || rest.is_empty(), "wsmachine input stalled");
+        }
+        count
+    }
+}
+
+fn tungstenite_socket(source: &Source) -> tungstenite::WebSocket<MemStream> {
+    tungstenite::WebSocket::from_raw_socket(
+        MemStream::new(source.clone()),
+        tungstenite::protocol::Role::Server,
+        None,
+    )
+}
+
+fn tungstenite_decode(
+    ws: &mut tungstenite::WebSocket<MemStream>,
+    count: usize,
+    mut each: impl FnMut(&[u8]),
+) {
+    for _ in 0..count {
+        match ws.read().expect("tungstenite failed") {
+            tungstenite::Message::Text(text) => each(text.as_bytes()),
+            tungstenite::Message::Binary(data) => each(&data),
+            other => panic!("unexpected message {other:?}"),
+        }
+    }
+}
+
+fn fastwebsockets_decode(
+    ws: &mut fastwebsockets::WebSocket<MemStream>,
+    count: usize,
+    mut each: impl FnMut(&[u8]),
+) {
+    common::run(async {
+        for _ in 0..count {
+            let frame = ws.read_frame().await.expect("fastwebsockets failed");
+            each(&frame.payload);
+        }
+    })
+}
+
+fn tokio_websockets_decode(
+    ws: &mut tokio_websockets::WebSocketStream<MemStream>,
+    count: usize,
+    mut each: impl FnMut(&[u8]),
+) {
+    use futures_lite::StreamExt;
+    common::run(async {
+        for _ in 0..count {
+            let message = ws
+                .next()
+                .await
+                .expect("tokio-websockets ended")
+                .expect("tokio-websockets failed");
+            each(message.as_payload());
+        }
+    })
+}
+
+/// embedded-websocket does not validate text; a user must, so text is checked with
+/// `core::str::from_utf8` after each message.
+fn embedded_decode(
+    ws: &mut embedded_websocket::WebSocketServer,
+    wire: &[u8],
+    to: &mut [u8],
+    is_text: bool,
+    mut each: impl FnMut(&[u8]),
+) -> usize {
+    let mut count = 0;
+    let mut at = 0;
+    while at < wire.len() {
+        let result = ws.read(&wire[at..], to).expect("embedded-websocket failed");
+        at += result.len_from;
+        assert!(result.end_of_message, "embedded-websocket split a frame");
+        let payload = &to[..result.len_to];
+        if is_text {
+            core::str::from_utf8(payload).expect("embedded-websocket: invalid text");
+        }
+        each(payload);
+        count += 1;
+    }
+    count
+}
+
+fn embedded_server() -> embedded_websocket::WebSocketServer {
+    let mut ws = embedded_websocket::WebSocketServer::new_server();
+    ws.state = embedded_websocket::WebSocketState::Open;
+    ws
+}
+
+fn collect(decode: impl FnOnce(&mut dyn FnMut(&[u8]))) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    decode(&mut |p: &[u8]| got.push(p.to_vec()));
+    got
+}
+
+fn bench_workload(c: &mut Criterion, group_name: &str, w: &Workload, input_len: usize) {
+    let count = w.payloads.len();
+    let source = Source::new(&w.wire);
+    let mut input = vec![0u8; input_len];
+    let mut output = vec![0u8; 4096];
+    let mut message = vec![0u8; 0];
+    let mut ours = Ours::new(&mut input, &mut output, &mut message);
+    let mut tung = tungstenite_socket(&source);
+    let mut fast = fastwebsockets::WebSocket::after_handshake(
+        MemStream::new(source.clone()),
+        fastwebsockets::Role::Server,
+    );
+    let mut tws = tokio_websockets::ServerBuilder::new()
+        .limits(tokio_websockets::Limits::default().max_payload_len(Some(4 * MIB)))
+        .serve(MemStream::new(source.clone()));
+    let mut emb = embedded_server();
+    let mut emb_to = vec![0u8; w.payloads.iter().map(Vec::len).max().unwrap_or(0)];
+
+    // Correctness first, outside any timing.
+    check_payloads(
+        "wsmachine",
+        w,
+        &collect(|f| {
+            ours.decode(&w.wire, f);
+        }),
+    );
+    source.rewind();
+    check_payloads(
+        "tungstenite",
+        w,
+        &collect(|f| tungstenite_decode(&mut tung, count, f)),
+    );
+    source.rewind();
+    check_payloads(
+        "fastwebsockets",
+        w,
+        &collect(|f| fastwebsockets_decode(&mut fast, count, f)),
+    );
+    source.rewind();
+    check_payloads(
+        "tokio-websockets",
+        w,
+        &collect(|f| tokio_websockets_decode(&mut tws, count, f)),
+    );
+    check_payloads(
+        "embedded-websocket",
+        w,
+        &collect(|f| {
+            embedded_decode(&mut emb, &w.wire, &mut emb_to, w.is_text, f);
+        }),
+    );
+
+    let mut group = c.benchmark_group(group_name);
+    if count > 1 {
+        group.throughput(Throughput::Elements(count as u64));
+    } else {
+        group.throughput(Throughput::Bytes(w.payload_bytes()));
+    }
+    let sink = |p: &[u8]| {
+        black_box(p);
+    };
+    group.bench_function(BenchmarkId::new("wsmachine", w.name), |b| {
+        b.iter(|| ours.decode(black_box(&w.wire), sink))
+    });
+    group.bench_function(BenchmarkId::new("tungstenite", w.name), |b| {
+        b.iter(|| {
+            source.rewind();
+            tungstenite_decode(&mut tung, count, sink)
+        })
+    });
+    group.bench_function(BenchmarkId::new("fastwebsockets", w.name), |b| {
+        b.iter(|| {
+            source.rewind();
+            fastwebsockets_decode(&mut fast, count, sink)
+        })
+    });
+    group.bench_function(BenchmarkId::new("tokio-websockets", w.name), |b| {
+        b.iter(|| {
+            source.rewind();
+            tokio_websockets_decode(&mut tws, count, sink)
+        })
+    });
+    group.bench_function(BenchmarkId::new("embedded-websocket", w.name), |b| {
+        b.iter(|| embedded_decode(&mut emb, black_box(&w.wire), &mut emb_to, w.is_text, sink))
+    });
+    if count == 1 {
+        // The limit, measured in the same group so that the ratio compares like with like
+        // on a machine whose load varies: one plain copy of the same wire bytes.
+        let mut copy = vec![0u8; w.wire.len()];
+        group.bench_function(BenchmarkId::new("memcpy", w.name), |b| {
+            b.iter(|| {
+                copy.copy_from_slice(black_box(&w.wire));
+                black_box(&copy);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn small_frames(c: &mut Criterion) {
+    for w in common::small_workloads() {
+        bench_workload(c, "decode_small", &w, SMALL_INPUT);
+    }
+}
+
+fn large_messages(c: &mut Criterion) {
+    for w in common::large_workloads() {
+        bench_workload(c, "decode_1mib", &w, MIB + 64);
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = small_frames, large_messages
+}
+criterion_main!(benches);

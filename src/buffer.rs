@@ -71,9 +71,14 @@ impl Storage for Vec<u8> {
 #[derive(Debug)]
 pub(crate) struct ByteQueue<S> {
     storage: S,
-    start: usize,
-    end: usize,
+    // 32-bit positions keep every connection 24 bytes smaller; a queue never holds more than
+    // a limit, and limits stop at 4 GiB - 1.
+    start: u32,
+    end: u32,
 }
+
+/// The most bytes of a storage a queue uses.
+const MAX_QUEUE: usize = u32::MAX as usize;
 
 impl<S: Storage> ByteQueue<S> {
     pub(crate) fn new(storage: S) -> Self {
@@ -85,19 +90,31 @@ impl<S: Storage> ByteQueue<S> {
     }
 
     #[inline]
+    fn range(&self) -> (usize, usize) {
+        (self.start as usize, self.end as usize)
+    }
+
+    /// Usable bytes of the storage.
+    #[inline]
+    fn usable(&self) -> usize {
+        self.storage.bytes().len().min(MAX_QUEUE)
+    }
+
+    #[inline]
     pub(crate) fn data(&self) -> &[u8] {
-        &self.storage.bytes()[self.start..self.end]
+        let (start, end) = self.range();
+        &self.storage.bytes()[start..end]
     }
 
     #[inline]
     pub(crate) fn data_mut(&mut self) -> &mut [u8] {
-        let (start, end) = (self.start, self.end);
+        let (start, end) = self.range();
         &mut self.storage.bytes_mut()[start..end]
     }
 
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.end - self.start
+        (self.end - self.start) as usize
     }
 
     #[inline]
@@ -105,8 +122,9 @@ impl<S: Storage> ByteQueue<S> {
         self.start == self.end
     }
 
+    /// The most bytes the storage can ever hold.
     pub(crate) fn max_capacity(&self) -> usize {
-        self.storage.max_capacity()
+        self.storage.max_capacity().min(MAX_QUEUE)
     }
 
     /// Bytes held by the storage (for memory accounting).
@@ -117,7 +135,8 @@ impl<S: Storage> ByteQueue<S> {
     /// Drops `n` bytes from the front.
     #[inline]
     pub(crate) fn consume(&mut self, n: usize) {
-        self.start += n.min(self.len());
+        // `n.min(len)` fits 32 bits because `len` does.
+        self.start += n.min(self.len()) as u32;
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -141,21 +160,21 @@ impl<S: Storage> ByteQueue<S> {
     /// queue may hold) allow; may be shorter or empty otherwise.
     pub(crate) fn spare(&mut self, min: usize, max_len: usize) -> &mut [u8] {
         let len = self.len();
-        let want = len.saturating_add(min).min(max_len.max(len));
-        if self.storage.bytes().len() - self.start < want {
+        let max_len = max_len.min(MAX_QUEUE).max(len);
+        let want = len.saturating_add(min).min(max_len);
+        if self.usable() - (self.start as usize) < want {
             self.compact();
-            let _ = self.storage.try_grow(want, max_len.max(len));
+            let _ = self.storage.try_grow(want, max_len);
         }
-        let end = self.end;
-        let cap = self.storage.bytes().len();
+        let (start, end) = self.range();
         // Never hand out more than the limit allows to be queued.
-        let limit = (self.start + max_len.max(len)).min(cap);
+        let limit = (start + max_len).min(self.usable());
         &mut self.storage.bytes_mut()[end..limit.max(end)]
     }
 
     /// Marks `n` bytes of [`ByteQueue::spare`] as filled.
     pub(crate) fn commit(&mut self, n: usize) {
-        self.end = (self.end + n).min(self.storage.bytes().len());
+        self.end = (self.end as usize + n).min(self.usable()) as u32;
     }
 
     /// Appends exactly `n` bytes and returns them to be written, or the bytes available if the
@@ -163,18 +182,20 @@ impl<S: Storage> ByteQueue<S> {
     #[inline]
     pub(crate) fn append(&mut self, n: usize, max_len: usize) -> Result<&mut [u8], usize> {
         let len = self.len();
+        let max_len = max_len.min(MAX_QUEUE);
         let available = max_len.saturating_sub(len);
         if n > available {
             return Err(available);
         }
-        if self.storage.bytes().len() - self.end < n {
+        if self.usable() - (self.end as usize) < n {
             self.compact();
             if !self.storage.try_grow(len + n, max_len) {
-                return Err(self.storage.bytes().len() - len);
+                return Err(self.usable() - len);
             }
         }
-        let start = self.end;
-        self.end += n;
+        let start = self.end as usize;
+        // `len + n <= max_len <= u32::MAX`, and the queue starts at 0 after compacting.
+        self.end += n as u32;
         Ok(&mut self.storage.bytes_mut()[start..start + n])
     }
 
@@ -193,9 +214,9 @@ impl<S: Storage> ByteQueue<S> {
 
     fn compact(&mut self) {
         if self.start > 0 {
-            let (start, end) = (self.start, self.end);
+            let (start, end) = self.range();
             self.storage.bytes_mut().copy_within(start..end, 0);
-            self.end -= start;
+            self.end -= self.start;
             self.start = 0;
         }
     }

@@ -4,7 +4,8 @@
 //! length is checked on its header, before any of its payload is buffered.
 
 /// How much a peer may make a connection hold. The defaults are safe for a server on the open
-/// internet that accepts messages of up to 16 MiB.
+/// internet that accepts messages of up to 16 MiB. A connection keeps its limits as 32-bit
+/// numbers: a value above 4 GiB - 1 acts as 4 GiB - 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {

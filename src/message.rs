@@ -15,7 +15,7 @@ pub(crate) struct Assembly<S> {
     /// The kind of the fragmented message in progress: `Some(true)` for text.
     kind: Option<bool>,
     /// Payload bytes of that message so far.
-    len: usize,
+    len: u32,
     pub(crate) utf8: Utf8Validator,
     /// A reassembled message was handed out and is dropped at the next call.
     delivered: bool,
@@ -37,7 +37,7 @@ impl<S: Storage> Assembly<S> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// Counts a frame of the message (starting it if needed) and, when reassembling, copies
@@ -61,7 +61,8 @@ impl<S: Storage> Assembly<S> {
             }
         }
         self.kind = Some(is_text);
-        self.len += payload.len();
+        // Bounded by the message limit, which fits 32 bits.
+        self.len += payload.len() as u32;
         Ok(())
     }
 

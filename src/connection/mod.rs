@@ -101,6 +101,71 @@ impl Default for Config {
     }
 }
 
+/// A [`Config`] as a connection keeps it: limits as 32-bit numbers and timers with a sentinel
+/// for "none", which saves 40 bytes on every connection.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    limits: [u32; 6],
+    /// `u64::MAX` for none.
+    keepalive_interval: u64,
+    /// `u64::MAX` for none.
+    close_timeout: u64,
+    pub(crate) stream_fragments: bool,
+    pub(crate) secure: bool,
+}
+
+impl Settings {
+    pub(crate) fn new(config: Config) -> Self {
+        let l = config.limits;
+        let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Settings {
+            limits: [
+                small(l.max_handshake_bytes),
+                small(l.max_headers),
+                small(l.max_frame_payload),
+                small(l.max_message_size),
+                small(l.max_hixie_frame),
+                small(l.max_queued_output),
+            ],
+            keepalive_interval: config.keepalive_interval.unwrap_or(u64::MAX),
+            close_timeout: config.close_timeout.unwrap_or(u64::MAX),
+            stream_fragments: config.stream_fragments,
+            secure: config.secure,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn limits(&self) -> Limits {
+        let [handshake, headers, frame, message, hixie, output] = self.limits.map(|n| n as usize);
+        Limits {
+            max_handshake_bytes: handshake,
+            max_headers: headers,
+            max_frame_payload: frame,
+            max_message_size: message,
+            max_hixie_frame: hixie,
+            max_queued_output: output,
+        }
+    }
+
+    pub(crate) fn keepalive_interval(&self) -> Option<u64> {
+        (self.keepalive_interval != u64::MAX).then_some(self.keepalive_interval)
+    }
+
+    pub(crate) fn close_timeout(&self) -> Option<u64> {
+        (self.close_timeout != u64::MAX).then_some(self.close_timeout)
+    }
+
+    pub(crate) fn config(&self) -> Config {
+        Config {
+            limits: self.limits(),
+            stream_fragments: self.stream_fragments,
+            keepalive_interval: self.keepalive_interval(),
+            close_timeout: self.close_timeout(),
+            secure: self.secure,
+        }
+    }
+}
+
 /// The storage of a connection: input, output, and message reassembly.
 #[derive(Debug)]
 pub struct Buffers<S> {
@@ -305,7 +370,7 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         };
         let request = server::view(self.rx.input.data(), parsed);
         let secure = self.tx.config.secure;
-        let max = self.tx.config.limits.max_queued_output;
+        let max = self.tx.config.limits().max_queued_output;
         server::write_accept(&mut self.tx.output, max, &request, &accept, secure)?;
         self.rx.input.consume(parsed.head_len + parsed.body_len);
         self.rx.decoder = Some(self.tx.open(version));
@@ -323,7 +388,7 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         let Phase::ServerDeciding(parsed) = self.tx.phase else {
             return Err(UsageError::NoPendingRequest.into());
         };
-        let max = self.tx.config.limits.max_queued_output;
+        let max = self.tx.config.limits().max_queued_output;
         server::write_response(&mut self.tx.output, max, status, headers, body)?;
         self.rx.input.consume(parsed.head_len + parsed.body_len);
         self.tx.enter_closed(CloseReport {
@@ -414,9 +479,9 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         self.tx.role()
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.tx.config
+    /// The configuration (limits above 4 GiB - 1 read back as 4 GiB - 1).
+    pub fn config(&self) -> Config {
+        self.tx.config.config()
     }
 
     /// Bytes of storage the connection holds now (input, output and message buffers).

@@ -21,8 +21,9 @@ pub struct Receiver<S> {
     pub(crate) input: ByteQueue<S>,
     pub(crate) assembly: Assembly<S>,
     pub(crate) decoder: Option<Decoder>,
-    /// Bytes of input the last event borrowed, dropped at the next call.
-    borrowed: usize,
+    /// Bytes of input the last event borrowed, dropped at the next call (32 bits: the input
+    /// never holds more than 4 GiB - 1).
+    borrowed: u32,
     eof: bool,
 }
 
@@ -77,7 +78,7 @@ impl<S: Storage> Receiver<S> {
             (Phase::Open, Some(Decoder::Hybi(decoder))) => {
                 let cx = Context {
                     role: tx.role,
-                    limits: &tx.config.limits,
+                    limits: &tx.config.limits(),
                     input_capacity: max,
                     message_is_text: self.assembly.in_progress(),
                     message_len: self.assembly.len(),
@@ -139,9 +140,9 @@ impl<S: Storage> Receiver<S> {
             // Most messages are one small frame: decoded without the general state machine,
             // with the same checks and the same result.
             if let Some((is_text, payload)) =
-                decoder.step_small(self.input.data_mut(), tx.role, &tx.config.limits)
+                decoder.step_small(self.input.data_mut(), tx.role, &tx.config.limits())
             {
-                self.borrowed = payload.end;
+                self.borrowed = payload.end as u32;
                 let ready = if is_text {
                     Ready::Text(payload)
                 } else {
@@ -165,12 +166,15 @@ impl<S: Storage> Receiver<S> {
 
     /// The most input held at once: the limits' need, or the storage's size if smaller.
     fn max_input<R>(&self, tx: &Sender<S, R>) -> usize {
-        tx.config.limits.max_input().min(self.input.max_capacity())
+        tx.config
+            .limits()
+            .max_input()
+            .min(self.input.max_capacity())
     }
 
     fn release_borrowed(&mut self) {
         if self.borrowed > 0 {
-            self.input.consume(self.borrowed);
+            self.input.consume(self.borrowed as usize);
             self.borrowed = 0;
         }
         self.assembly.release_delivered();
@@ -180,7 +184,7 @@ impl<S: Storage> Receiver<S> {
         loop {
             match tx.phase {
                 Phase::ServerReading => {
-                    return match server::parse(self.input.data(), &tx.config.limits) {
+                    return match server::parse(self.input.data(), &tx.config.limits()) {
                         Ok(Some(parsed)) => {
                             tx.await_decision(parsed);
                             Ok(Some(Ready::Request(parsed)))
@@ -192,7 +196,7 @@ impl<S: Storage> Receiver<S> {
                         Err(e) => {
                             server::write_failure(
                                 &mut tx.output,
-                                tx.config.limits.max_queued_output,
+                                tx.config.limits().max_queued_output,
                                 e,
                             );
                             Err(self.handshake_failed(tx, e))
@@ -206,11 +210,11 @@ impl<S: Storage> Receiver<S> {
                         self.input.data(),
                         version,
                         &expect,
-                        &tx.config.limits,
+                        &tx.config.limits(),
                     ) {
                         Ok(Some(answered)) => {
                             self.decoder = Some(tx.open(version));
-                            self.borrowed = answered.total_len;
+                            self.borrowed = answered.total_len as u32;
                             Ok(Some(Ready::Accepted(answered)))
                         }
                         Ok(None) if self.eof => {
@@ -223,7 +227,7 @@ impl<S: Storage> Receiver<S> {
                 Phase::Closed => return Ok(tx.pending_close.take().map(Ready::Closed)),
                 Phase::Open => {}
             }
-            let limits = tx.config.limits;
+            let limits = tx.config.limits();
             let input_capacity = self.max_input(tx);
             let Some(decoder) = self.decoder.as_mut() else {
                 return Ok(None);
@@ -285,12 +289,12 @@ impl<S: Storage> Receiver<S> {
         match frame.opcode {
             OpCode::Ping => {
                 tx.answer_ping(&self.input.data()[payload.clone()]);
-                self.borrowed = frame.total;
+                self.borrowed = frame.total as u32;
                 Ok(Some(Ready::Ping(payload)))
             }
             OpCode::Pong => {
                 let rtt = tx.pong_received(&self.input.data()[payload.clone()]);
-                self.borrowed = frame.total;
+                self.borrowed = frame.total as u32;
                 Ok(Some(Ready::Pong(payload, rtt)))
             }
             OpCode::Close => {
@@ -302,7 +306,7 @@ impl<S: Storage> Receiver<S> {
                         .map(|(code, _)| code)
                 };
                 tx.peer_closed(code);
-                self.borrowed = frame.total;
+                self.borrowed = frame.total as u32;
                 let reported = if is_hixie {
                     None
                 } else {
@@ -340,7 +344,7 @@ impl<S: Storage> Receiver<S> {
                     .finish()
                     .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
-            self.borrowed = frame.total;
+            self.borrowed = frame.total as u32;
             return Ok(Some(if is_text {
                 Ready::Text(payload)
             } else {
@@ -348,7 +352,7 @@ impl<S: Storage> Receiver<S> {
             }));
         }
         let stream = tx.config.stream_fragments;
-        let max_message = tx.config.limits.max_message_size;
+        let max_message = tx.config.limits().max_message_size;
         self.assembly.add(
             is_text,
             &self.input.data()[payload.clone()],
@@ -359,7 +363,7 @@ impl<S: Storage> Receiver<S> {
             self.assembly.finish(is_text)?;
         }
         if stream {
-            self.borrowed = frame.total;
+            self.borrowed = frame.total as u32;
             return Ok(Some(Ready::Fragment {
                 payload,
                 is_text,

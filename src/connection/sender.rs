@@ -4,7 +4,7 @@
 //! close frame); the receiving half drives transitions through the `pub(crate)` methods in the
 //! `transitions` block below, which are the only code that changes [`Phase`].
 
-use super::{CloseReport, Config, Phase, Role, State};
+use super::{CloseReport, Config, Phase, Role, Settings, State};
 use crate::buffer::{ByteQueue, Storage};
 use crate::close::{CloseCode, MAX_REASON_LEN};
 use crate::entropy::Entropy;
@@ -20,7 +20,7 @@ use crate::version::Version;
 pub struct Sender<S, R> {
     pub(crate) output: ByteQueue<S>,
     pub(crate) entropy: R,
-    pub(crate) config: Config,
+    pub(crate) config: Settings,
     pub(crate) role: Role,
     pub(crate) version: Option<Version>,
     pub(crate) phase: Phase,
@@ -63,7 +63,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         Sender {
             output: ByteQueue::new(output),
             entropy,
-            config,
+            config: Settings::new(config),
             role,
             version: None,
             phase,
@@ -207,7 +207,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     }
 
     fn max_output(&self) -> usize {
-        self.config.limits.max_queued_output
+        self.config.limits().max_queued_output
     }
 
     #[inline]
@@ -274,7 +274,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         self.sent_close = true;
         self.close_deadline = Deadline::at(
             self.config
-                .close_timeout
+                .close_timeout()
                 .map(|t| self.now.saturating_add(t)),
         );
         Ok(())
@@ -290,7 +290,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         if version.has_control_frames() {
             self.keepalive_at = Deadline::at(
                 self.config
-                    .keepalive_interval
+                    .keepalive_interval()
                     .map(|i| self.now.saturating_add(i)),
             );
         }
@@ -372,7 +372,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
             };
             self.enter_closed(CloseReport { code, clean: false });
         }
-        let keepalive = (self.keepalive_at.get(), self.config.keepalive_interval);
+        let keepalive = (self.keepalive_at.get(), self.config.keepalive_interval());
         if let (Some(at), Some(interval)) = keepalive {
             if self.now >= at {
                 self.keepalive_at = Deadline::at(Some(self.now.saturating_add(interval)));

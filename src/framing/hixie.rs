@@ -17,9 +17,9 @@ pub(crate) enum Decoder {
     #[default]
     Start,
     /// Inside a text-delimited frame: payload bytes already scanned for `0xFF`.
-    Text { scanned: usize },
+    Text { scanned: u32 },
     /// Inside a length-prefixed frame: bytes still to skip.
-    Skip { remaining: usize },
+    Skip { remaining: u32 },
 }
 
 impl Decoder {
@@ -33,13 +33,17 @@ impl Decoder {
             .max_hixie_frame
             .min(cx.input_capacity.saturating_sub(2));
         if let Decoder::Skip { remaining } = *self {
+            let remaining = remaining as usize;
             let n = remaining.min(input.len());
             if n == 0 {
                 return Ok(Decoded::Partial);
             }
             *self = match remaining - n {
                 0 => Decoder::Start,
-                remaining => Decoder::Skip { remaining },
+                // Below the limit, which fits 32 bits.
+                remaining => Decoder::Skip {
+                    remaining: remaining as u32,
+                },
             };
             return Ok(Decoded::Discard(n));
         }
@@ -48,7 +52,7 @@ impl Decoder {
         };
         if frame_type & 0x80 == 0 {
             let scanned = match *self {
-                Decoder::Text { scanned } => scanned,
+                Decoder::Text { scanned } => scanned as usize,
                 _ => 0,
             };
             let is_text = frame_type == 0x00;
@@ -99,7 +103,9 @@ impl Decoder {
                             .feed(fresh)
                             .map_err(|_| ProtocolError::InvalidUtf8)?;
                     }
-                    *self = Decoder::Text { scanned };
+                    *self = Decoder::Text {
+                        scanned: scanned as u32,
+                    };
                     Ok(Decoded::Partial)
                 }
             }
@@ -130,7 +136,9 @@ impl Decoder {
                 }));
             }
             if len > 0 {
-                *self = Decoder::Skip { remaining: len };
+                *self = Decoder::Skip {
+                    remaining: len as u32,
+                };
             }
             Ok(Decoded::Discard(at))
         }

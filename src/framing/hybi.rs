@@ -139,10 +139,43 @@ const UNMASK_ON_COPY_MIN: usize = 512;
 /// (unmasked, and validated if they are text fed piece by piece).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Decoder {
-    current: Option<(Header, usize)>,
+    current: Option<(Kept, u32)>,
     /// Payload bytes of the current frame already unmasked (at least the processed ones):
     /// [`Decoder::copy_in`] unmasks ahead of [`Decoder::step`].
-    unmasked: usize,
+    unmasked: u32,
+}
+
+/// A [`Header`] as the decoder keeps it between calls, in 12 bytes instead of 24: lengths fit
+/// 32 bits because the limits stop at 4 GiB - 1.
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    fin: bool,
+    opcode: OpCode,
+    header_len: u8,
+    mask: Option<[u8; 4]>,
+    payload_len: u32,
+}
+
+impl Kept {
+    fn new(h: Header) -> Self {
+        Kept {
+            fin: h.fin,
+            opcode: h.opcode,
+            header_len: h.header_len as u8,
+            mask: h.mask,
+            payload_len: h.payload_len as u32,
+        }
+    }
+
+    fn header(self) -> Header {
+        Header {
+            fin: self.fin,
+            opcode: self.opcode,
+            mask: self.mask,
+            payload_len: self.payload_len as usize,
+            header_len: usize::from(self.header_len),
+        }
+    }
 }
 
 impl Decoder {
@@ -166,21 +199,20 @@ impl Decoder {
                 if header.mask.is_some() && header.payload_len >= UNMASK_ON_COPY_MIN {
                     at = header.header_len;
                     dst[..at].copy_from_slice(&data[..at]);
-                    self.current = Some((header, 0));
+                    self.current = Some((Kept::new(header), 0));
                     self.unmasked = 0;
                 }
             }
         }
-        if let Some((header, _)) = self.current {
+        if let Some((kept, _)) = self.current {
+            let header = kept.header();
+            let unmasked = self.unmasked as usize;
             // Every queued payload byte is unmasked, so the next byte is payload byte
             // `unmasked`; otherwise `step` unmasks in place as usual.
-            if let (Some(key), true) = (
-                header.mask,
-                queued + at == header.header_len + self.unmasked,
-            ) {
-                let k = (header.payload_len - self.unmasked).min(n - at);
-                mask::copy_masked(&mut dst[at..at + k], &data[at..at + k], key, self.unmasked);
-                self.unmasked += k;
+            if let (Some(key), true) = (header.mask, queued + at == header.header_len + unmasked) {
+                let k = (header.payload_len - unmasked).min(n - at);
+                mask::copy_masked(&mut dst[at..at + k], &data[at..at + k], key, unmasked);
+                self.unmasked += k as u32;
                 at += k;
             }
         }
@@ -239,7 +271,10 @@ impl Decoder {
         cx: Context<'_>,
     ) -> Result<Decoded, ProtocolError> {
         let (header, processed, unmasked) = match self.current {
-            Some((header, processed)) => (header, processed, self.unmasked.max(processed)),
+            Some((kept, processed)) => {
+                let unmasked = self.unmasked.max(processed) as usize;
+                (kept.header(), processed as usize, unmasked)
+            }
             None => match parse_header(input, &cx)? {
                 Some(header) => (header, 0, 0),
                 None => return Ok(Decoded::Partial),
@@ -272,8 +307,9 @@ impl Decoder {
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         if !complete {
-            self.current = Some((header, available));
-            self.unmasked = available;
+            // `available < payload_len`, which fits 32 bits.
+            self.current = Some((Kept::new(header), available as u32));
+            self.unmasked = available as u32;
             return Ok(Decoded::Partial);
         }
         self.current = None;

@@ -13,14 +13,16 @@ use crate::version::Version;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Expectation {
     proof: Proof,
-    /// FNV-1a hashes of the offered subprotocols, so the request need not be kept.
-    offered: [u32; ClientRequest::MAX_PROTOCOLS],
+    /// 16-bit hashes of the offered subprotocols, so the request need not be kept (a server
+    /// choosing an unoffered name is missed only if its hash collides: 1 in 8192 at most).
+    offered: [u16; ClientRequest::MAX_PROTOCOLS],
     offered_len: u8,
 }
 
 #[derive(Clone, Copy, Debug)]
 enum Proof {
-    Accept([u8; 28]),
+    /// The SHA-1 digest behind `Sec-WebSocket-Accept` (20 bytes, not its 28 in base64).
+    Accept([u8; 20]),
     Answer([u8; 16]),
     Nothing,
 }
@@ -43,14 +45,14 @@ pub(crate) fn write_request<S: Storage>(
 ) -> Result<Expectation, UsageError> {
     request.check()?;
     let version = request.version;
-    let mut offered = [0u32; ClientRequest::MAX_PROTOCOLS];
+    let mut offered = [0u16; ClientRequest::MAX_PROTOCOLS];
     let offered_protocols = if version.is_hixie() {
         &request.protocols[..request.protocols.len().min(1)]
     } else {
         request.protocols
     };
     for (slot, p) in offered.iter_mut().zip(offered_protocols) {
-        *slot = http::fnv1a(p.as_bytes());
+        *slot = protocol_hash(p.as_bytes());
     }
     let key = keys::generate_key(entropy);
     let (key1, key2, mut key3) = (
@@ -61,7 +63,7 @@ pub(crate) fn write_request<S: Storage>(
     entropy.fill(&mut key3);
     let proof = match version {
         Version::Hybi07 | Version::Hybi08 | Version::Hybi13 => {
-            Proof::Accept(keys::accept_key(&key))
+            Proof::Accept(keys::accept_digest(&key))
         }
         Version::Hixie76 => Proof::Answer(
             keys::hixie76_answer(key1.as_bytes(), key2.as_bytes(), &key3).unwrap_or_default(),
@@ -176,7 +178,7 @@ pub(crate) fn parse_response(
         "Sec-WebSocket-Protocol"
     };
     if let Some(chosen) = list.find(protocol_field).map(<[u8]>::trim_ascii) {
-        let hash = http::fnv1a(chosen);
+        let hash = protocol_hash(chosen);
         let offered = &expect.offered[..usize::from(expect.offered_len)];
         if !chosen.is_empty() && !offered.contains(&hash) {
             return Err(HandshakeError::UnexpectedProtocol);
@@ -184,7 +186,8 @@ pub(crate) fn parse_response(
     }
     let mut total_len = head_len;
     match expect.proof {
-        Proof::Accept(accept) => {
+        Proof::Accept(digest) => {
+            let accept = keys::encode_accept(&digest);
             if list.find("Sec-WebSocket-Accept").map(<[u8]>::trim_ascii) != Some(&accept[..]) {
                 return Err(HandshakeError::InvalidAccept);
             }
@@ -207,4 +210,10 @@ pub(crate) fn parse_response(
         total_len,
         status,
     }))
+}
+
+/// A subprotocol name folded to 16 bits.
+fn protocol_hash(name: &[u8]) -> u16 {
+    let h = http::fnv1a(name);
+    (h ^ (h >> 16)) as u16
 }

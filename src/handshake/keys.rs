@@ -18,12 +18,22 @@ pub const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// assert_eq!(&accept, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 /// ```
 pub fn accept_key(key: &[u8]) -> [u8; 28] {
+    encode_accept(&accept_digest(key))
+}
+
+/// The SHA-1 digest that `Sec-WebSocket-Accept` encodes: what a client keeps until the answer.
+pub(crate) fn accept_digest(key: &[u8]) -> [u8; 20] {
     let mut sha = sha1_smol::Sha1::new();
     sha.update(key);
     sha.update(GUID);
+    sha.digest().bytes()
+}
+
+/// The base64 form of an accept digest.
+pub(crate) fn encode_accept(digest: &[u8; 20]) -> [u8; 28] {
     let mut out = [0u8; 28];
     // 20 bytes always encode to 28 base64 characters.
-    let _ = base64::engine::general_purpose::STANDARD.encode_slice(sha.digest().bytes(), &mut out);
+    let _ = base64::engine::general_purpose::STANDARD.encode_slice(digest, &mut out);
     out
 }
 

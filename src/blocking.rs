@@ -237,7 +237,7 @@ impl<T: Read + Write, R: Entropy> WebSocket<T, R> {
             let now = self.started.elapsed().as_millis() as u64;
             self.conn.handle_timeout(now);
             let message = match self.conn.poll_event() {
-                Ok(Some(event)) => to_owned(event),
+                Ok(Some(event)) => Message::from_event(event),
                 Ok(None) => None,
                 Err(e) => {
                     let _ = self.flush();
@@ -335,25 +335,28 @@ impl<T: Read + Write, R: Entropy> WebSocket<T, R> {
     }
 }
 
-fn to_owned(event: Event<'_>) -> Option<Message> {
-    Some(match event {
-        Event::Text(t) => Message::Text(String::from(t)),
-        Event::Binary(b) => Message::Binary(b.to_vec()),
-        Event::Fragment(f) => Message::Fragment {
-            data: f.data.to_vec(),
-            is_text: f.is_text,
-            is_final: f.is_final,
-        },
-        Event::Ping(p) => Message::Ping(p.to_vec()),
-        Event::Pong(p) => Message::Pong {
-            payload: p.payload.to_vec(),
-            round_trip: p.round_trip,
-        },
-        Event::Close(c) => Message::Close {
-            code: c.code,
-            reason: String::from(c.reason),
-            clean: c.clean,
-        },
-        _ => return None,
-    })
+impl Message {
+    /// The owned form of an event; `None` for handshake events, which have none.
+    pub fn from_event(event: Event<'_>) -> Option<Message> {
+        Some(match event {
+            Event::Text(t) => Message::Text(String::from(t)),
+            Event::Binary(b) => Message::Binary(b.to_vec()),
+            Event::Fragment(f) => Message::Fragment {
+                data: f.data.to_vec(),
+                is_text: f.is_text,
+                is_final: f.is_final,
+            },
+            Event::Ping(p) => Message::Ping(p.to_vec()),
+            Event::Pong(p) => Message::Pong {
+                payload: p.payload.to_vec(),
+                round_trip: p.round_trip,
+            },
+            Event::Close(c) => Message::Close {
+                code: c.code,
+                reason: String::from(c.reason),
+                clean: c.clean,
+            },
+            _ => return None,
+        })
+    }
 }

@@ -147,7 +147,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: Entropy> AsyncWebSocket<T, R> {
             self.conn.handle_timeout(now);
             match self.conn.poll_event() {
                 Ok(Some(event)) => {
-                    self.ready = to_owned(event);
+                    self.ready = Message::from_event(event);
                     continue;
                 }
                 Ok(None) => {}
@@ -258,29 +258,4 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: Entropy> AsyncWebSocket<T, R> {
         }
         Ok(())
     }
-}
-
-/// The owned form of the events an open connection delivers; `None` for the handshake events,
-/// which the handshake functions consume.
-fn to_owned(event: Event<'_>) -> Option<Message> {
-    Some(match event {
-        Event::Text(t) => Message::Text(t.to_owned()),
-        Event::Binary(b) => Message::Binary(b.to_vec()),
-        Event::Fragment(f) => Message::Fragment {
-            data: f.data.to_vec(),
-            is_text: f.is_text,
-            is_final: f.is_final,
-        },
-        Event::Ping(p) => Message::Ping(p.to_vec()),
-        Event::Pong(p) => Message::Pong {
-            payload: p.payload.to_vec(),
-            round_trip: p.round_trip,
-        },
-        Event::Close(c) => Message::Close {
-            code: c.code,
-            reason: c.reason.to_owned(),
-            clean: c.clean,
-        },
-        _ => return None,
-    })
 }

@@ -201,7 +201,9 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
-    /// The HTTP status a server answers this failure with; `None` on the client side.
+    /// The HTTP status a server answers this failure with; `None` for the failures only a
+    /// client meets (a rejection, a wrong accept key or answer, an unoffered subprotocol or
+    /// extension). A client meeting a malformed or oversized head sends nothing.
     pub fn status(&self) -> Option<u16> {
         match self {
             HandshakeError::TooLarge | HandshakeError::TooManyHeaders => Some(431),

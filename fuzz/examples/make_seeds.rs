@@ -1,0 +1,240 @@
+//! Writes the seed corpus under `seeds/<target>/`: handshakes of every version made by the
+//! crate's own client and server (with the targets' fixed client entropy, so that a client seed
+//! carries the exact answer it expects), and the framing examples of RFC 6455 §5.7 and
+//! hixie-76 §4.2.
+//!
+//! Run from `fuzz/`: `cargo run --example make_seeds`.
+
+use std::fs;
+use std::path::Path;
+
+use wsmachine::{handshake::Accept, Config, Connection, Event, Version};
+use wsmachine_fuzz::{client, small_limits, VERSIONS};
+
+fn config() -> Config {
+    let mut c = Config::default();
+    c.limits = small_limits();
+    c
+}
+
+/// A client's request (with hixie-76's 8 key bytes), the server's answer, a frame the client
+/// sends once open and one the server sends.
+struct Exchange {
+    request: Vec<u8>,
+    response: Vec<u8>,
+    client_frame: Vec<u8>,
+    server_frame: Vec<u8>,
+}
+
+fn exchange(version: Version, protocols: &[&str]) -> Exchange {
+    let mut c = client(version, protocols, config()).expect("request");
+    let request = c.pending_output().to_vec();
+    c.consume_output(request.len());
+    let mut s = Connection::server(config());
+    assert_eq!(s.receive(&request), request.len());
+    match s.poll_event() {
+        Ok(Some(Event::Request(_))) => {}
+        other => panic!("no request: {other:?}"),
+    }
+    let accept = match protocols.first() {
+        Some(p) => Accept::new().protocol(p),
+        None => Accept::new(),
+    };
+    s.accept(accept).expect("accept");
+    let response = s.pending_output().to_vec();
+    s.consume_output(response.len());
+    c.receive(&response);
+    match c.poll_event() {
+        Ok(Some(Event::Accepted(_))) => {}
+        other => panic!("not accepted: {other:?}"),
+    }
+    c.send_text("Hello").unwrap();
+    s.send_text("Hello").unwrap();
+    Exchange {
+        request,
+        response,
+        client_frame: c.pending_output().to_vec(),
+        server_frame: s.pending_output().to_vec(),
+    }
+}
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new("seeds").join(target);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(name), bytes).unwrap();
+}
+
+fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut v = prefix.to_vec();
+    for p in parts {
+        v.extend_from_slice(p);
+    }
+    v
+}
+
+/// Frames a peer of `role` sends (RFC 6455 §5.7 for hybi; hixie-76 §4.2 for hixie).
+fn frames(version: Version, from_client: bool) -> Vec<(&'static str, Vec<u8>)> {
+    if version.is_hixie() {
+        let mut v = vec![
+            ("text", b"\x00Hello\xFF".to_vec()),
+            (
+                "two_texts",
+                b"\x00Hello\xFF\x00\xC3\xA9t\xC3\xA9\xFF".to_vec(),
+            ),
+            ("length_prefixed", b"\x80\x05Hello\x00ok\xFF".to_vec()),
+            ("long_length", b"\x81\x01X\x00ok\xFF".to_vec()),
+            ("other_type", b"\x01skip\xFF\x00ok\xFF".to_vec()),
+        ];
+        if version == Version::Hixie76 {
+            v.push(("close", b"\x00bye\xFF\xFF\x00".to_vec()));
+        }
+        return v;
+    }
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let frame = |b0: u8, payload: &[u8]| -> Vec<u8> {
+        let mut f = vec![b0];
+        let len = payload.len();
+        let m = if from_client { 0x80 } else { 0 };
+        if len < 126 {
+            f.push(m | len as u8);
+        } else {
+            f.push(m | 126);
+            f.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        if from_client {
+            f.extend_from_slice(&mask);
+            f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        } else {
+            f.extend_from_slice(payload);
+        }
+        f
+    };
+    let cat = |fs: &[Vec<u8>]| fs.concat();
+    vec![
+        ("text", frame(0x81, b"Hello")),
+        (
+            "fragmented",
+            cat(&[frame(0x01, b"Hel"), frame(0x80, b"lo")]),
+        ),
+        (
+            "fragmented_ping",
+            cat(&[frame(0x01, b"Hel"), frame(0x89, b"p"), frame(0x80, b"lo")]),
+        ),
+        (
+            "utf8_split",
+            cat(&[frame(0x01, b"\xCE\xBA\xE1"), frame(0x80, b"\xBD\xB9")]),
+        ),
+        ("ping", frame(0x89, b"Hello")),
+        ("pong", frame(0x8A, b"Hello")),
+        ("binary_256", frame(0x82, &[0xAB; 256])),
+        (
+            "binary_fragments",
+            cat(&[
+                frame(0x02, &[1; 100]),
+                frame(0x00, &[2; 100]),
+                frame(0x80, &[3; 100]),
+            ]),
+        ),
+        ("close", frame(0x88, b"\x03\xE8bye")),
+        ("close_empty", frame(0x88, b"")),
+        (
+            "text_then_close",
+            cat(&[frame(0x81, b"Hello"), frame(0x88, b"\x03\xE8")]),
+        ),
+    ]
+}
+
+fn main() {
+    // limits_from(0xFE): 1024-byte handshakes, 1200-byte frames, messages and hixie frames.
+    const ROOMY: u8 = 0xFE;
+    for (vi, &version) in VERSIONS.iter().enumerate() {
+        let name = version.as_str();
+        let plain = exchange(version, &[]);
+        let chat = exchange(version, &["chat", "superchat"]);
+
+        // server_handshake: options, limits, request (and a first frame).
+        write("server_handshake", name, &with(&[0, 0], &[&plain.request]));
+        write(
+            "server_handshake",
+            &format!("{name}_chat_frame_chunked"),
+            &with(&[0x20, 0], &[&chat.request, &chat.client_frame]),
+        );
+        write(
+            "server_handshake",
+            &format!("{name}_refused"),
+            &with(&[1, 0], &[&plain.request]),
+        );
+
+        // client_handshake: options (version, protocols), limits, answer (and a frame).
+        let v = vi as u8;
+        write("client_handshake", name, &with(&[v, 0], &[&plain.response]));
+        write(
+            "client_handshake",
+            &format!("{name}_chat_frame"),
+            &with(&[v | 8, 0], &[&chat.response, &chat.server_frame]),
+        );
+
+        // frames: options (role, version), limits, frames.
+        for (role_bit, from_client) in [(0u8, true), (1u8, false)] {
+            for (frame_name, bytes) in frames(version, from_client) {
+                let role = if role_bit == 0 { "server" } else { "client" };
+                write(
+                    "frames",
+                    &format!("{name}_{role}_{frame_name}"),
+                    &with(&[role_bit | (v << 1), ROOMY], &[&bytes]),
+                );
+            }
+        }
+
+        // chunking: kind, limits, chunk seed, input. Kind: 0 server, 1 client (version in
+        // bits 2..), 2/3 framed server/client.
+        write(
+            "chunking",
+            &format!("{name}_server"),
+            &with(&[0, 0, 7], &[&plain.request, &plain.client_frame]),
+        );
+        let client_chat = exchange(version, &["chat"]);
+        write(
+            "chunking",
+            &format!("{name}_client"),
+            &with(
+                &[1 | (v << 2), 0, 9],
+                &[&client_chat.response, &client_chat.server_frame],
+            ),
+        );
+        for (kind, from_client) in [(2u8, true), (3u8, false)] {
+            let all: Vec<u8> = frames(version, from_client)
+                .into_iter()
+                .flat_map(|f| f.1)
+                .collect();
+            write(
+                "chunking",
+                &format!("{name}_framed_{kind}"),
+                &with(&[kind | (v << 2), 0, 3], &[&all]),
+            );
+        }
+    }
+    write(
+        "server_handshake",
+        "plain_http",
+        b"\x00\x00GET /index.html HTTP/1.1\r\nHost: example.com\r\nCookie: a=b\r\n\r\n",
+    );
+    write(
+        "server_handshake",
+        "unknown_version",
+        b"\x00\x00GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 9\r\n\r\n",
+    );
+    // RFC 6455 §1.3's request, whose answer carries s3pPLMBiTxaQ9kYGzzhZRbK+xOo=.
+    write(
+        "server_handshake",
+        "rfc6455_1_3",
+        b"\x00\x00GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    // hixie-76 §1.3's request, key3 "Tm[K T2u".
+    write(
+        "server_handshake",
+        "hixie76_1_3",
+        b"\x00\x00GET /demo HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\nSec-WebSocket-Protocol: sample\r\nUpgrade: WebSocket\r\nSec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nOrigin: http://example.com\r\n\r\n^n:ds[4U",
+    );
+    println!("seeds written under seeds/");
+}

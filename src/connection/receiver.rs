@@ -24,6 +24,9 @@ pub struct Receiver<S> {
     /// Bytes of input the last event borrowed, dropped at the next call (32 bits: the input
     /// never holds more than 4 GiB - 1).
     borrowed: u32,
+    /// Leading input bytes known to hold no end of an HTTP head, so that a head arriving in
+    /// pieces is scanned once instead of parsed again from its start at every piece.
+    head_scanned: u32,
     eof: bool,
 }
 
@@ -58,6 +61,7 @@ impl<S: Storage> Receiver<S> {
             assembly: Assembly::new(message),
             decoder: None,
             borrowed: 0,
+            head_scanned: 0,
             eof: false,
         }
     }
@@ -182,6 +186,10 @@ impl<S: Storage> Receiver<S> {
 
     fn step<R: Entropy>(&mut self, tx: &mut Sender<S, R>) -> Result<Option<Ready>, Error> {
         loop {
+            let reading_head = matches!(tx.phase, Phase::ServerReading | Phase::ClientWaiting(_));
+            if reading_head && !self.head_may_be_complete(tx) {
+                return Ok(None);
+            }
             match tx.phase {
                 Phase::ServerReading => {
                     return match server::parse(self.input.data(), &tx.config.limits()) {
@@ -270,6 +278,30 @@ impl<S: Storage> Receiver<S> {
                 Err(e) => return Err(tx.fail(e)),
             }
         }
+    }
+
+    /// Whether parsing the head can tell more than last time: a head end (a line feed, an
+    /// optional carriage return, a line feed) arrived, the input passed the head limit, or the
+    /// stream ended. httparse's verdict on the bytes up to the first head end is its verdict on
+    /// all of them, so skipping the parse until then changes no outcome, only its cost.
+    fn head_may_be_complete<R>(&mut self, tx: &Sender<S, R>) -> bool {
+        let data = self.input.data();
+        if self.eof || data.len() > tx.config.limits().max_handshake_bytes {
+            return true;
+        }
+        // Two bytes back: the end may straddle the previous scan's edge.
+        let from = (self.head_scanned as usize)
+            .saturating_sub(2)
+            .min(data.len());
+        let found = data[from..].windows(2).enumerate().any(|(i, w)| {
+            w[0] == b'\n'
+                && (w[1] == b'\n' || (w[1] == b'\r' && data.get(from + i + 2) == Some(&b'\n')))
+        });
+        if !found {
+            // The head limit fits 32 bits, and the input here is within it.
+            self.head_scanned = data.len() as u32;
+        }
+        found
     }
 
     fn handshake_failed<R: Entropy>(&mut self, tx: &mut Sender<S, R>, e: HandshakeError) -> Error {

@@ -24,7 +24,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// The close code sent to the peer because of this error, if any.
+    /// The close code this error calls for (see [`ProtocolError::close_code`]); `None` for
+    /// handshake failures and misuse.
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
             Error::Protocol(e) => e.close_code(),
@@ -114,8 +115,9 @@ pub enum ProtocolError {
 }
 
 impl ProtocolError {
-    /// The close code this violation is answered with (RFC 6455 §7.4.1); `None` on hixie
-    /// connections, which have no codes.
+    /// The close code RFC 6455 §7.4.1 gives this violation; a hybi connection sends it in its
+    /// close frame. Hixie connections have no codes: they answer with `0xFF 0x00` (hixie-76)
+    /// or nothing (hixie-75), whatever this returns; `None` for hixie-only violations.
     pub fn close_code(&self) -> Option<CloseCode> {
         Some(match self {
             ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
@@ -285,8 +287,6 @@ pub enum UsageError {
         /// Bytes that can be queued now.
         available: usize,
     },
-    /// The input storage is full: poll events before giving more input.
-    InputFull,
     /// A URL that is not `ws://` or `wss://` with a host.
     InvalidUrl,
 }
@@ -317,7 +317,6 @@ impl fmt::Display for UsageError {
                 f,
                 "output full: {required} bytes required, {available} available"
             ),
-            UsageError::InputFull => f.write_str("input full: poll events first"),
             UsageError::InvalidUrl => f.write_str("not a ws:// or wss:// URL with a host"),
         }
     }

@@ -535,6 +535,7 @@ fn application_misuse_is_an_error_that_changes_nothing() {
         Err(Error::Usage(u)) => u,
         other => panic!("{other:?}"),
     };
+    let untouched = s.pending_output().to_vec();
     assert_eq!(usage(s.ping(&[0; 126])), UsageError::ControlTooLong);
     assert_eq!(
         usage(s.sender().pong(&[0; 126])),
@@ -548,14 +549,26 @@ fn application_misuse_is_an_error_that_changes_nothing() {
         usage(s.close_with(CloseCode(1000), &"r".repeat(124))),
         UsageError::ReasonTooLong
     );
+    assert_eq!(
+        s.pending_output(),
+        untouched,
+        "a refused control frame queued bytes"
+    );
     s.send_fragment(b"a", true, false).unwrap();
+    let untouched = s.pending_output().to_vec();
     assert_eq!(usage(s.send_text("b")), UsageError::FragmentOrder);
     assert_eq!(usage(s.send_binary(b"b")), UsageError::FragmentOrder);
     assert_eq!(
         usage(s.send_fragment(b"b", false, true)),
         UsageError::FragmentOrder
     );
+    assert_eq!(
+        s.pending_output(),
+        untouched,
+        "a refused fragment queued bytes"
+    );
     s.send_fragment(b"b", true, true).unwrap();
+    let untouched = (c.pending_output().to_vec(), s.pending_output().to_vec());
     assert_eq!(
         usage(s.accept(wsmachine::Accept::new())),
         UsageError::NoPendingRequest
@@ -568,7 +581,10 @@ fn application_misuse_is_an_error_that_changes_nothing() {
         usage(c.accept(wsmachine::Accept::new())),
         UsageError::NoPendingRequest
     );
-    let before = (c.pending_output().len(), s.pending_output().len());
+    assert_eq!(
+        (c.pending_output().to_vec(), s.pending_output().to_vec()),
+        untouched
+    );
     for e in [
         UsageError::ControlTooLong,
         UsageError::OutputFull {
@@ -579,7 +595,6 @@ fn application_misuse_is_an_error_that_changes_nothing() {
     ] {
         assert!(!e.to_string().is_empty());
     }
-    assert_eq!(before, (c.pending_output().len(), s.pending_output().len()));
 
     // Not open yet: a client before the answer, a server before accepting.
     let (mut early, _) = client_and_key(Version::Hybi13, &[]);

@@ -67,6 +67,34 @@ pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
     }
 }
 
+/// Unmasks the payload `buf[from..]` (starting at payload byte 0) into `buf[to..]`, where
+/// `to <= from`: in place when they are equal, otherwise moved towards the front on the way
+/// (meant for small payloads).
+#[inline]
+pub(crate) fn unmask_into(buf: &mut [u8], from: usize, to: usize, key: [u8; 4]) {
+    debug_assert!(to <= from);
+    if to == from {
+        return apply_mask(&mut buf[from..], key, 0);
+    }
+    // From `to` on, so that the loop bounds show the compiler every index is in range.
+    let buf = &mut buf[to..];
+    let shift = from - to;
+    let len = buf.len() - shift;
+    let word = key_word(key);
+    let mut i = 0;
+    // Front to back: each word is read before any write can reach it, since `to < from`.
+    while i + shift + 8 <= buf.len() {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&buf[i + shift..i + shift + 8]);
+        buf[i..i + 8].copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+        i += 8;
+    }
+    while i < len {
+        buf[i] = buf[i + shift] ^ key[i & 3];
+        i += 1;
+    }
+}
+
 /// The key repeated over a 64-bit word.
 #[inline(always)]
 fn key_word(key: [u8; 4]) -> u64 {
@@ -105,6 +133,27 @@ mod tests {
                 let mut copied = [0u8; 80];
                 copy_masked(&mut copied[..len], &data[..len], key, offset);
                 assert_eq!(copied[..len], slow[..len], "copy len {len} offset {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn unmasking_into_an_earlier_place_matches_bytewise_masking() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        for len in 0..80 {
+            for shift in 0..=6 {
+                let from = 6;
+                let mut buf: [u8; 86] = core::array::from_fn(|i| (i * 11 + 5) as u8);
+                let mut expected = [0u8; 80];
+                expected[..len].copy_from_slice(&buf[from..from + len]);
+                naive(&mut expected[..len], key, 0);
+                unmask_into(&mut buf[..from + len], from, from - shift, key);
+                let to = from - shift;
+                assert_eq!(
+                    buf[to..to + len],
+                    expected[..len],
+                    "len {len} shift {shift}"
+                );
             }
         }
     }

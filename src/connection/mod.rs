@@ -346,6 +346,7 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
 
     /// The next event; see [`Receiver::poll_event`].
     #[must_use = "events must be handled, and polling drives automatic answers"]
+    #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, Error> {
         self.rx.poll_event(&mut self.tx)
     }

@@ -131,6 +131,9 @@ impl<S: Storage> Receiver<S> {
     /// after every input. A protocol violation returns its error once (the close frame is
     /// queued), and the close event follows.
     #[must_use = "events must be handled, and polling drives automatic answers"]
+    // Inlined so that the common event reaches the caller in registers: returned through
+    // memory, its two words are stored apart and read back as one, which stalls.
+    #[inline(always)]
     pub fn poll_event<'a, R: Entropy>(
         &'a mut self,
         tx: &mut Sender<S, R>,
@@ -143,18 +146,30 @@ impl<S: Storage> Receiver<S> {
         ) {
             // Most messages are one small frame: decoded without the general state machine,
             // with the same checks and the same result.
-            if let Some((is_text, payload)) =
+            if let Some(frame) =
                 decoder.step_small(self.input.data_mut(), tx.role, &tx.config.limits())
             {
-                self.borrowed = payload.end as u32;
-                let ready = if is_text {
-                    Ready::Text(payload)
-                } else {
-                    Ready::Binary(payload)
+                // The frame fits the input, which never holds more than 4 GiB - 1.
+                self.borrowed = frame.total as u32;
+                let payload = &self.input.data()[frame.payload];
+                if !frame.is_text {
+                    return Ok(Some(Event::Binary(payload)));
+                }
+                return match utf8::validate(payload) {
+                    Ok(text) => Ok(Some(Event::Text(text))),
+                    Err(_) => Err(tx.fail(ProtocolError::InvalidUtf8)),
                 };
-                return self.build(ready, tx);
             }
         }
+        self.poll_general(tx)
+    }
+
+    /// Everything but the small-frame path: kept out of line so that path stays short.
+    #[inline(never)]
+    fn poll_general<'a, R: Entropy>(
+        &'a mut self,
+        tx: &mut Sender<S, R>,
+    ) -> Result<Option<Event<'a>>, Error> {
         let ready = match self.step(tx) {
             Ok(Some(ready)) => ready,
             Ok(None) => {

@@ -7,23 +7,38 @@
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate(key, offset);
+    let len = buf.len();
+    if len < 8 {
+        for (i, byte) in buf.iter_mut().enumerate() {
+            *byte ^= key[i & 3];
+        }
+        return;
+    }
     let word = key_word(key);
-    // Four words per iteration lets the compiler use full vector registers; the rest goes a
-    // word at a time, since small frames are mostly tail. Every step is a multiple of 4
-    // bytes, so the key stays in phase.
+    // The last word is masked from the bytes as they were, before the loops below change any,
+    // and written last: it covers a tail shorter than a word without a loop over bytes, and
+    // rewrites what it shares with the loops' last word with the same values.
+    let tail_at = len - 8;
+    let tail = read_word(&buf[tail_at..]) ^ key_word(rotate(key, tail_at));
+    // Four words per iteration lets the compiler use full vector registers. Every step is a
+    // multiple of 4 bytes, so the key stays in phase.
     let mut blocks = buf.chunks_exact_mut(32);
     for block in &mut blocks {
         for chunk in block.chunks_exact_mut(8) {
             xor_word(chunk, word);
         }
     }
-    let mut words = blocks.into_remainder().chunks_exact_mut(8);
-    for chunk in &mut words {
+    for chunk in blocks.into_remainder().chunks_exact_mut(8) {
         xor_word(chunk, word);
     }
-    for (i, byte) in words.into_remainder().iter_mut().enumerate() {
-        *byte ^= key[i & 3];
-    }
+    buf[tail_at..].copy_from_slice(&tail.to_ne_bytes());
+}
+
+#[inline(always)]
+fn read_word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[..8]);
+    u64::from_ne_bytes(word)
 }
 
 #[inline(always)]

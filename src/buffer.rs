@@ -199,6 +199,24 @@ impl<S: Storage> ByteQueue<S> {
         Ok(&mut self.storage.bytes_mut()[start..start + n])
     }
 
+    /// [`ByteQueue::append`] when the bytes fit right after the queue as it stands, without
+    /// compacting or growing: small enough to inline into every send. `None` changes nothing,
+    /// and `append` then decides (and reports) as usual.
+    #[inline(always)]
+    pub(crate) fn append_in_place(&mut self, n: usize, max_len: usize) -> Option<&mut [u8]> {
+        let (start, end) = self.range();
+        // The same two bounds as `append`, as compares of the new end: the limit on what is
+        // queued, and the usable storage (`get_mut` checks the storage's length). `end` has 32
+        // bits, so the sum cannot overflow on 64-bit targets and the check folds away there.
+        let new_end = end.checked_add(n)?;
+        if new_end - start > max_len.min(MAX_QUEUE) || new_end > MAX_QUEUE {
+            return None;
+        }
+        let buf = self.storage.bytes_mut().get_mut(end..new_end)?;
+        self.end = new_end as u32;
+        Some(buf)
+    }
+
     /// [`ByteQueue::append`] for output: a shortfall is the caller's [`UsageError::OutputFull`].
     pub(crate) fn append_output(
         &mut self,
@@ -219,6 +237,39 @@ impl<S: Storage> ByteQueue<S> {
             self.end -= self.start;
             self.start = 0;
         }
+    }
+}
+
+/// Copies `src` into `dst`, of the same length, with fixed-size moves instead of a call to
+/// `memcpy`: for the few bytes of a small frame the call and memcpy's dispatch on the length
+/// cost more than the copy. Each size class copies its first and last block, which overlap,
+/// so every length is covered without a byte loop.
+#[inline(always)]
+pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = dst.len();
+    let src = &src[..n];
+    if n > 128 {
+        dst.copy_from_slice(src);
+    } else if n >= 64 {
+        dst[..64].copy_from_slice(&src[..64]);
+        dst[n - 64..].copy_from_slice(&src[n - 64..]);
+    } else if n >= 32 {
+        dst[..32].copy_from_slice(&src[..32]);
+        dst[n - 32..].copy_from_slice(&src[n - 32..]);
+    } else if n >= 16 {
+        dst[..16].copy_from_slice(&src[..16]);
+        dst[n - 16..].copy_from_slice(&src[n - 16..]);
+    } else if n >= 8 {
+        dst[..8].copy_from_slice(&src[..8]);
+        dst[n - 8..].copy_from_slice(&src[n - 8..]);
+    } else if n >= 4 {
+        dst[..4].copy_from_slice(&src[..4]);
+        dst[n - 4..].copy_from_slice(&src[n - 4..]);
+    } else if n > 0 {
+        // One to three bytes: the first, the middle and the last cover them all.
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
     }
 }
 
@@ -245,6 +296,38 @@ mod tests {
         let mut q = ByteQueue::new(&mut mem[..]);
         assert_eq!(q.append(11, 10), Err(10));
         assert_eq!(q.spare(100, 10).len(), 10);
+    }
+
+    #[test]
+    fn in_place_appends_exactly_what_append_does_without_compacting() {
+        let mut mem = [0u8; 16];
+        let mut q = ByteQueue::new(&mut mem[..]);
+        q.append_in_place(5, 100).unwrap().copy_from_slice(b"hello");
+        // The limit counts queued bytes only.
+        assert!(q.append_in_place(6, 10).is_none());
+        q.append_in_place(5, 10).unwrap().copy_from_slice(b"world");
+        assert_eq!(q.data(), b"helloworld");
+        q.consume(4);
+        // Room only after compacting: left to `append`, and nothing changed.
+        assert!(q.append_in_place(7, 100).is_none());
+        assert_eq!(q.data(), b"oworld");
+        q.append_in_place(6, 100)
+            .unwrap()
+            .copy_from_slice(b"123456");
+        assert_eq!(q.data(), b"oworld123456");
+        assert!(q.append_in_place(1, 100).is_none());
+    }
+
+    #[test]
+    fn short_copies_match_copy_from_slice_at_every_length() {
+        let src: [u8; 200] = core::array::from_fn(|i| (i * 13 + 5) as u8);
+        for len in 0..200 {
+            let mut dst = [0xAAu8; 202];
+            copy_short(&mut dst[1..1 + len], &src[..len]);
+            assert_eq!(dst[1..1 + len], src[..len], "len {len}");
+            assert_eq!(dst[0], 0xAA);
+            assert!(dst[1 + len..].iter().all(|&b| b == 0xAA), "len {len}");
+        }
     }
 
     #[cfg(feature = "alloc")]

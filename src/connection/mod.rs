@@ -147,6 +147,13 @@ impl Settings {
         }
     }
 
+    /// [`Limits::max_queued_output`] alone: every send reads it, and building the whole
+    /// [`Limits`] for one field is left to the optimiser otherwise.
+    #[inline(always)]
+    pub(crate) fn max_queued_output(&self) -> usize {
+        self.limits[5] as usize
+    }
+
     pub(crate) fn keepalive_interval(&self) -> Option<u64> {
         (self.keepalive_interval != u64::MAX).then_some(self.keepalive_interval)
     }

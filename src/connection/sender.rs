@@ -27,6 +27,11 @@ pub struct Sender<S, R> {
     sent_close: bool,
     /// The kind of the fragmented message being sent: `Some(true)` for text.
     sending: Option<bool>,
+    /// Whether a whole text or binary message may go out as an unmasked frame with no more
+    /// checks: a server, open, hybi, no close sent, no fragmented message in progress. Kept
+    /// up to date by every change of those (see `refresh_quick_send`), so that a send tests
+    /// one byte instead of five fields.
+    quick_send: bool,
     /// The close event still to deliver.
     pub(crate) pending_close: Option<CloseReport>,
     pub(crate) now: u64,
@@ -69,6 +74,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
             phase,
             sent_close: false,
             sending: None,
+            quick_send: false,
             pending_close: None,
             now: 0,
             ping_sent_at: 0,
@@ -80,7 +86,16 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     }
 
     /// Sends a text message.
+    #[inline]
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        if self.send_quick(OpCode::Text, text.as_bytes()) {
+            return Ok(());
+        }
+        self.send_text_checked(text)
+    }
+
+    #[inline(never)]
+    fn send_text_checked(&mut self, text: &str) -> Result<(), Error> {
         let version = self.check_open()?;
         if self.sending.is_some() {
             return Err(UsageError::FragmentOrder.into());
@@ -95,7 +110,16 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     }
 
     /// Sends a binary message (hybi only).
+    #[inline]
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        if self.send_quick(OpCode::Binary, data) {
+            return Ok(());
+        }
+        self.send_binary_checked(data)
+    }
+
+    #[inline(never)]
+    fn send_binary_checked(&mut self, data: &[u8]) -> Result<(), Error> {
         self.check_capable("binary messages")?;
         if self.sending.is_some() {
             return Err(UsageError::FragmentOrder.into());
@@ -122,6 +146,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         };
         self.write_frame(opcode, is_final, data)?;
         self.sending = if is_final { None } else { Some(is_text) };
+        self.refresh_quick_send();
         Ok(())
     }
 
@@ -207,7 +232,30 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     }
 
     fn max_output(&self) -> usize {
-        self.config.limits().max_queued_output
+        self.config.max_queued_output()
+    }
+
+    /// The common message, sent with no further checks when `quick_send` allows and the frame
+    /// is short and fits the output as it stands; false otherwise, with nothing queued, and the
+    /// checked path decides (and reports errors) as before.
+    #[inline(always)]
+    fn send_quick(&mut self, opcode: OpCode, payload: &[u8]) -> bool {
+        debug_assert_eq!(self.quick_send, self.quick_send_allowed());
+        let max = self.max_output();
+        self.quick_send && hybi::write_short_unmasked(&mut self.output, max, opcode, payload)
+    }
+
+    fn quick_send_allowed(&self) -> bool {
+        self.role == Role::Server
+            && matches!(self.phase, Phase::Open)
+            && self.version.is_some_and(|v| !v.is_hixie())
+            && !self.sent_close
+            && self.sending.is_none()
+    }
+
+    /// To be called after any change of the role, phase, version, `sent_close` or `sending`.
+    fn refresh_quick_send(&mut self) {
+        self.quick_send = self.quick_send_allowed();
     }
 
     #[inline]
@@ -272,6 +320,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         self.check_open()?;
         self.write_close_frame(code, reason)?;
         self.sent_close = true;
+        self.refresh_quick_send();
         self.close_deadline = Deadline::at(
             self.config
                 .close_timeout()
@@ -287,6 +336,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     pub(crate) fn open(&mut self, version: Version) -> Decoder {
         self.phase = Phase::Open;
         self.version = Some(version);
+        self.refresh_quick_send();
         if version.has_control_frames() {
             self.keepalive_at = Deadline::at(
                 self.config
@@ -301,6 +351,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     pub(crate) fn await_decision(&mut self, parsed: crate::handshake::server::Parsed) {
         self.phase = Phase::ServerDeciding(parsed);
         self.version = parsed.version;
+        self.refresh_quick_send();
     }
 
     /// Anything `-> Closed`. The close event is reported once, only for connections that opened.
@@ -312,6 +363,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
             self.pending_close = Some(report);
         }
         self.phase = Phase::Closed;
+        self.quick_send = false;
         self.keepalive_at = Deadline::NEVER;
         self.close_deadline = Deadline::NEVER;
     }
@@ -325,6 +377,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
             self.sent_close = true;
         }
         self.phase = Phase::Closed;
+        self.quick_send = false;
         self.keepalive_at = Deadline::NEVER;
         self.close_deadline = Deadline::NEVER;
     }
@@ -393,5 +446,83 @@ impl<S, R> core::fmt::Debug for Sender<S, R> {
             .field("phase", &self.phase)
             .field("sent_close", &self.sent_close)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Buffers, Config, Connection, NoEntropy, Role, Version};
+
+    /// The quick path must be invisible: the same bytes queued and the same errors as the
+    /// checked path alone, at every fill level of the output, its limit and its storage.
+    #[test]
+    fn quick_sends_match_checked_sends() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let payload: [u8; 140] = core::array::from_fn(|i| b'a' + (i % 26) as u8);
+        for (storage, limit) in [(16, 1000), (40, 20), (300, 1000), (300, 150), (1000, 999)] {
+            let mut mem = [[0u8; 1000]; 2];
+            let [a, b] = &mut mem;
+            let (mut ia, mut ib, mut ma, mut mb) = ([0u8; 8], [0u8; 8], [0u8; 0], [0u8; 0]);
+            let mut config = Config::default();
+            config.limits.max_queued_output = limit;
+            let mut quick = Connection::framed_with(
+                Role::Server,
+                Version::Hybi13,
+                config,
+                Buffers {
+                    input: &mut ia[..],
+                    output: &mut a[..storage],
+                    message: &mut ma[..],
+                },
+                NoEntropy,
+            );
+            let mut checked = Connection::framed_with(
+                Role::Server,
+                Version::Hybi13,
+                config,
+                Buffers {
+                    input: &mut ib[..],
+                    output: &mut b[..storage],
+                    message: &mut mb[..],
+                },
+                NoEntropy,
+            );
+            for step in 0..2000 {
+                let r = next();
+                let len = (r >> 8) as usize % 131;
+                let data = &payload[..len];
+                let text = core::str::from_utf8(data).unwrap();
+                let (x, y) = match r % 8 {
+                    0..=2 => (
+                        quick.send_text(text),
+                        checked.sender().send_text_checked(text),
+                    ),
+                    3..=5 => (
+                        quick.send_binary(data),
+                        checked.sender().send_binary_checked(data),
+                    ),
+                    6 => {
+                        let n = (r >> 20) as usize % (quick.pending_output().len() + 1);
+                        quick.consume_output(n);
+                        checked.consume_output(n);
+                        (Ok(()), Ok(()))
+                    }
+                    _ if step > 1900 => (quick.close(), checked.close()),
+                    _ => (Ok(()), Ok(())),
+                };
+                assert_eq!(x, y, "step {step}");
+                assert_eq!(
+                    quick.pending_output(),
+                    checked.pending_output(),
+                    "step {step}"
+                );
+            }
+        }
     }
 }

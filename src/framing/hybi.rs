@@ -416,6 +416,29 @@ pub(crate) fn write_frame<S: Storage>(
     Ok(())
 }
 
+/// [`write_frame`] for what servers send most: a final unmasked frame of at most 125 bytes that
+/// fits the output as it stands. Small enough to inline into the send calls; false, with
+/// nothing queued, when any of that does not hold, and `write_frame` takes over.
+#[inline(always)]
+pub(crate) fn write_short_unmasked<S: Storage>(
+    out: &mut ByteQueue<S>,
+    max_len: usize,
+    opcode: OpCode,
+    payload: &[u8],
+) -> bool {
+    let len = payload.len();
+    if len > 125 {
+        return false;
+    }
+    let Some(buf) = out.append_in_place(2 + len, max_len) else {
+        return false;
+    };
+    let (head, body) = buf.split_at_mut(2);
+    head.copy_from_slice(&[0x80 | opcode.bits(), len as u8]);
+    crate::buffer::copy_short(body, payload);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,10 +60,51 @@ fn copy_word(dst: &mut [u8], src: &[u8], word: u64) {
 #[inline]
 pub fn copy_masked(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
     debug_assert_eq!(dst.len(), src.len());
-    let key = rotate(key, offset);
-    let word = key_word(key);
     let len = dst.len().min(src.len());
     let (dst, src) = (&mut dst[..len], &src[..len]);
+    if len < ALIGN_MIN {
+        copy_masked_words(dst, src, key, offset);
+    } else {
+        copy_masked_aligned(dst, src, key, offset);
+    }
+}
+
+/// Copies at least this long align their stores first.
+const ALIGN_MIN: usize = 256;
+
+/// [`copy_masked`] for long payloads. A store that straddles two cache lines costs two, and
+/// with the destination where frames put it (after a 2- to 14-byte header) one store in four
+/// would: the bytes up to the next line boundary of `dst` go first, so that every store of the
+/// main loop lands inside one line. Loads may still straddle; they are cheaper. A client's
+/// masked 1 MiB frame went from 0.86x of memcpy's speed to 0.93x with this (one run each).
+#[inline(never)]
+fn copy_masked_aligned(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
+    // The address only decides where the split falls, never which bytes are written.
+    let head = ((dst.as_ptr() as usize).wrapping_neg() & (LINE - 1)).min(dst.len());
+    let (dst_head, dst) = dst.split_at_mut(head);
+    let (src_head, src) = src.split_at(head.min(src.len()));
+    copy_masked_words(dst_head, src_head, key, offset);
+    let body = dst.len().min(src.len()) / LINE * LINE;
+    let (dst, dst_tail) = dst.split_at_mut(body);
+    let (src, src_tail) = src.split_at(body);
+    let word = key_word(rotate(key, offset + head));
+    for (d, s) in dst.chunks_exact_mut(LINE).zip(src.chunks_exact(LINE)) {
+        for (d, s) in d.chunks_exact_mut(8).zip(s.chunks_exact(8)) {
+            copy_word(d, s, word);
+        }
+    }
+    copy_masked_words(dst_tail, src_tail, key, offset + head + body);
+}
+
+/// A cache line on the machines that matter (x86-64, most 64-bit ARM).
+const LINE: usize = 64;
+
+/// [`copy_masked`] in 32-byte blocks of words, then words, then bytes: short payloads are
+/// mostly the tail.
+#[inline(always)]
+fn copy_masked_words(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
+    let key = rotate(key, offset);
+    let word = key_word(key);
     let mut dst_blocks = dst.chunks_exact_mut(32);
     let mut src_blocks = src.chunks_exact(32);
     for (d, s) in (&mut dst_blocks).zip(&mut src_blocks) {
@@ -148,6 +189,33 @@ mod tests {
                 let mut copied = [0u8; 80];
                 copy_masked(&mut copied[..len], &data[..len], key, offset);
                 assert_eq!(copied[..len], slow[..len], "copy len {len} offset {offset}");
+            }
+        }
+    }
+
+    /// Long copies take another path, whose split depends on the destination's address.
+    #[test]
+    fn copies_match_bytewise_masking_for_every_length_offset_and_alignment() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let data: [u8; 1100] = core::array::from_fn(|i| (i * 7 + 3) as u8);
+        let lengths = (0..300).chain([511, 512, 513, 1000, 1024, 1035]);
+        for len in lengths {
+            for offset in 0..4 {
+                for shift in 0..LINE + 1 {
+                    let mut expected = [0u8; 1100];
+                    expected[..len].copy_from_slice(&data[shift % 7..shift % 7 + len]);
+                    naive(&mut expected[..len], key, offset);
+                    let mut out = [0xAAu8; 1100 + LINE + 2];
+                    let src = &data[shift % 7..shift % 7 + len];
+                    copy_masked(&mut out[shift..shift + len], src, key, offset);
+                    assert_eq!(
+                        out[shift..shift + len],
+                        expected[..len],
+                        "len {len} offset {offset} shift {shift}"
+                    );
+                    assert!(out[..shift].iter().all(|&b| b == 0xAA));
+                    assert!(out[shift + len..].iter().all(|&b| b == 0xAA));
+                }
             }
         }
     }

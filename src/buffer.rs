@@ -204,17 +204,28 @@ impl<S: Storage> ByteQueue<S> {
     /// and `append` then decides (and reports) as usual.
     #[inline(always)]
     pub(crate) fn append_in_place(&mut self, n: usize, max_len: usize) -> Option<&mut [u8]> {
-        let (start, end) = self.range();
-        // The same two bounds as `append`, as compares of the new end: the limit on what is
-        // queued, and the usable storage (`get_mut` checks the storage's length). `end` has 32
-        // bits, so the sum cannot overflow on 64-bit targets and the check folds away there.
-        let new_end = end.checked_add(n)?;
-        if new_end - start > max_len.min(MAX_QUEUE) || new_end > MAX_QUEUE {
-            return None;
-        }
+        let new_end = self.end_in_place(n, max_len)?;
+        let end = self.end as usize;
         let buf = self.storage.bytes_mut().get_mut(end..new_end)?;
         self.end = new_end as u32;
         Some(buf)
+    }
+
+    /// Whether [`ByteQueue::append_in_place`] would succeed.
+    #[inline(always)]
+    pub(crate) fn fits_in_place(&self, n: usize, max_len: usize) -> bool {
+        self.end_in_place(n, max_len).is_some()
+    }
+
+    #[inline(always)]
+    fn end_in_place(&self, n: usize, max_len: usize) -> Option<usize> {
+        let (start, end) = self.range();
+        // The same two bounds as `append`, as compares of the new end: the limit on what is
+        // queued, and the usable storage. `end` has 32 bits, so the sum cannot overflow on
+        // 64-bit targets and the check folds away there.
+        let new_end = end.checked_add(n)?;
+        let fits = new_end - start <= max_len.min(MAX_QUEUE) && new_end <= self.usable();
+        fits.then_some(new_end)
     }
 
     /// [`ByteQueue::append`] for output: a shortfall is the caller's [`UsageError::OutputFull`].

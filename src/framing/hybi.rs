@@ -439,6 +439,37 @@ pub(crate) fn write_short_unmasked<S: Storage>(
     true
 }
 
+/// [`write_short_unmasked`] for clients: a final frame of at most 125 bytes masked with the
+/// key from `key`. The key is asked for once the frame is known to fit, so that a frame left
+/// to the checked path takes one key there, as before; and before anything is queued, so
+/// that an entropy source that panics leaves the queue as it was, as before.
+#[inline(always)]
+pub(crate) fn write_short_masked<S: Storage>(
+    out: &mut ByteQueue<S>,
+    max_len: usize,
+    opcode: OpCode,
+    payload: &[u8],
+    key: impl FnOnce() -> [u8; 4],
+) -> bool {
+    let len = payload.len();
+    if len > 125 {
+        return false;
+    }
+    if !out.fits_in_place(6 + len, max_len) {
+        return false;
+    }
+    let key = key();
+    // Fits: the key cannot have changed the queue.
+    let Some(buf) = out.append_in_place(6 + len, max_len) else {
+        return false;
+    };
+    let (head, body) = buf.split_at_mut(6);
+    let [k0, k1, k2, k3] = key;
+    head.copy_from_slice(&[0x80 | opcode.bits(), 0x80 | len as u8, k0, k1, k2, k3]);
+    mask::copy_masked(body, payload, key, 0);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

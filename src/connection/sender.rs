@@ -104,6 +104,8 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         self.send_text_checked(text)
     }
 
+    /// Every other case, and every error. Out of line, so that the quick path stays small
+    /// enough to be inlined into the caller's loop.
     #[inline(never)]
     fn send_text_checked(&mut self, text: &str) -> Result<(), Error> {
         let version = self.check_open()?;
@@ -128,6 +130,8 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         self.send_binary_checked(data)
     }
 
+    /// Every other case, and every error. Out of line, so that the quick path stays small
+    /// enough to be inlined into the caller's loop.
     #[inline(never)]
     fn send_binary_checked(&mut self, data: &[u8]) -> Result<(), Error> {
         self.check_capable("binary messages")?;

@@ -340,15 +340,159 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
     group.finish();
 }
 
+/// The same small frames, each one handed on as soon as it is written, the buffer then reused
+/// (a driver writing every message to its socket at once): the pattern fastwebsockets' API
+/// has in both groups, here for every encoder.
+fn bench_each(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
+    let masked = role == Role::Client;
+    let (mut output, mut input, mut message) = (vec![0u8; 256], vec![0u8; 64], vec![0u8; 0]);
+    let mut conn = ours(
+        role,
+        &mut output,
+        &mut input,
+        &mut message,
+        Keys(Rng::new(3)),
+    );
+    let mut vec_out = Vec::with_capacity(256);
+    let mut slice_out = vec![0u8; 256];
+    let mut rng = Rng::new(3);
+    let mut fast_buf = Vec::new();
+    let mut emb_server = embedded_websocket::WebSocketServer::new_server();
+    emb_server.state = embedded_websocket::WebSocketState::Open;
+    let mut emb_client = embedded_websocket::WebSocketClient::new_client(Keys(Rng::new(3)));
+    emb_client.state = embedded_websocket::WebSocketState::Open;
+
+    // Correctness first, outside any timing: everything handed on, in order.
+    let mut all = Vec::new();
+    ours_each(&mut conn, w, |f| all.extend_from_slice(f));
+    check("wsmachine", w, masked, &all);
+    all.clear();
+    tungstenite_each(w, masked.then_some(&mut rng), &mut vec_out, |f| {
+        all.extend_from_slice(f)
+    });
+    check("tungstenite", w, masked, &all);
+    all.clear();
+    fastwebsockets_encode(w, masked.then_some(&mut rng), &mut fast_buf, |f| {
+        all.extend_from_slice(f)
+    });
+    check("fastwebsockets", w, masked, &all);
+    all.clear();
+    if masked {
+        embedded_each(&mut emb_client, w, &mut slice_out, |f| {
+            all.extend_from_slice(f)
+        });
+    } else {
+        embedded_each(&mut emb_server, w, &mut slice_out, |f| {
+            all.extend_from_slice(f)
+        });
+    }
+    check("embedded-websocket", w, masked, &all);
+
+    let mut group = c.benchmark_group(group_name);
+    group.throughput(Throughput::Elements(w.payloads.len() as u64));
+    let sink = |f: &[u8]| {
+        black_box(f);
+    };
+    group.bench_function(BenchmarkId::new("wsmachine", w.name), |b| {
+        b.iter(|| ours_each(&mut conn, w, sink))
+    });
+    group.bench_function(BenchmarkId::new("tungstenite", w.name), |b| {
+        b.iter(|| tungstenite_each(w, masked.then_some(&mut rng), &mut vec_out, sink))
+    });
+    group.bench_function(BenchmarkId::new("fastwebsockets", w.name), |b| {
+        b.iter(|| fastwebsockets_encode(w, masked.then_some(&mut rng), &mut fast_buf, sink))
+    });
+    group.bench_function(BenchmarkId::new("embedded-websocket", w.name), |b| {
+        b.iter(|| {
+            if masked {
+                embedded_each(&mut emb_client, w, &mut slice_out, sink)
+            } else {
+                embedded_each(&mut emb_server, w, &mut slice_out, sink)
+            }
+        })
+    });
+    group.finish();
+}
+
+fn ours_each<R: Entropy>(
+    conn: &mut Connection<&mut [u8], R>,
+    w: &Workload,
+    mut sink: impl FnMut(&[u8]),
+) {
+    let mut hand_on = |conn: &mut Connection<&mut [u8], R>| {
+        let out = conn.pending_output();
+        sink(out);
+        let n = out.len();
+        conn.consume_output(n);
+    };
+    if w.is_text {
+        for text in &w.texts {
+            conn.send_text(text).expect("wsmachine send");
+            hand_on(conn);
+        }
+    } else {
+        for payload in &w.payloads {
+            conn.send_binary(payload).expect("wsmachine send");
+            hand_on(conn);
+        }
+    }
+}
+
+fn tungstenite_each(
+    w: &Workload,
+    key: Option<&mut Rng>,
+    out: &mut Vec<u8>,
+    mut sink: impl FnMut(&[u8]),
+) {
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tungstenite::protocol::frame::Frame;
+    let opcode = OpCode::Data(if w.is_text { Data::Text } else { Data::Binary });
+    let mut key = key;
+    for payload in &w.payloads {
+        let mut frame = Frame::message(tungstenite::Bytes::copy_from_slice(payload), opcode, true);
+        if let Some(rng) = key.as_deref_mut() {
+            frame.header_mut().mask = Some(rng.next_u32().to_le_bytes());
+        }
+        out.clear();
+        frame.format(out).expect("tungstenite format");
+        sink(out);
+    }
+}
+
+fn embedded_each<T: rand_core::RngCore, S: embedded_websocket::WebSocketType>(
+    ws: &mut embedded_websocket::WebSocket<T, S>,
+    w: &Workload,
+    out: &mut [u8],
+    mut sink: impl FnMut(&[u8]),
+) {
+    let kind = if w.is_text {
+        embedded_websocket::WebSocketSendMessageType::Text
+    } else {
+        embedded_websocket::WebSocketSendMessageType::Binary
+    };
+    for payload in &w.payloads {
+        let n = ws
+            .write(kind, true, payload, out)
+            .expect("embedded-websocket write");
+        sink(&out[..n]);
+    }
+}
+
 fn server_frames(c: &mut Criterion) {
     for w in server_workloads() {
         bench_role(c, "encode_server", Role::Server, &w);
+    }
+    for w in server_workloads().iter().filter(|w| w.payloads.len() > 1) {
+        bench_each(c, "encode_server_each", Role::Server, w);
     }
 }
 
 fn client_frames(c: &mut Criterion) {
     for w in client_workloads() {
         bench_role(c, "encode_client", Role::Client, &w);
+    }
+    for w in client_workloads().iter().filter(|w| w.payloads.len() > 1) {
+        bench_each(c, "encode_client_each", Role::Client, w);
     }
 }
 

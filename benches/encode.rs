@@ -18,6 +18,11 @@ use common::{Rng, MIB, SMALL_COUNT};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use wsmachine::{Buffers, Config, Connection, Entropy, OsEntropy, Role, Version};
 
+/// Queued output is handed on once it reaches this much, as a driver writes to its socket; the
+/// encoders that can queue (all but fastwebsockets, whose API writes one frame into a reused
+/// `Vec`) do the same.
+const FLUSH_AT: usize = 16 * 1024;
+
 /// The payloads of one encode workload.
 struct Workload {
     name: &'static str,
@@ -150,19 +155,26 @@ fn ours_encode<R: Entropy>(
     w: &Workload,
     mut drain: impl FnMut(&[u8]),
 ) {
+    let mut flush = |conn: &mut Connection<&mut [u8], R>, at_least: usize| {
+        let out = conn.pending_output();
+        if out.len() >= at_least {
+            drain(out);
+            let n = out.len();
+            conn.consume_output(n);
+        }
+    };
     if w.is_text {
         for text in &w.texts {
             conn.send_text(text).expect("wsmachine send");
+            flush(conn, FLUSH_AT);
         }
     } else {
         for payload in &w.payloads {
             conn.send_binary(payload).expect("wsmachine send");
+            flush(conn, FLUSH_AT);
         }
     }
-    let out = conn.pending_output();
-    drain(out);
-    let n = out.len();
-    conn.consume_output(n);
+    flush(conn, 0);
 }
 
 fn ours<'a, R: Entropy>(
@@ -187,7 +199,12 @@ fn ours<'a, R: Entropy>(
     )
 }
 
-fn tungstenite_encode(w: &Workload, key: Option<&mut Rng>, out: &mut Vec<u8>) {
+fn tungstenite_encode(
+    w: &Workload,
+    key: Option<&mut Rng>,
+    out: &mut Vec<u8>,
+    mut drain: impl FnMut(&[u8]),
+) {
     use tungstenite::protocol::frame::coding::{Data, OpCode};
     use tungstenite::protocol::frame::Frame;
     let opcode = OpCode::Data(if w.is_text { Data::Text } else { Data::Binary });
@@ -200,7 +217,12 @@ fn tungstenite_encode(w: &Workload, key: Option<&mut Rng>, out: &mut Vec<u8>) {
             frame.header_mut().mask = Some(rng.next_u32().to_le_bytes());
         }
         frame.format(out).expect("tungstenite format");
+        if out.len() >= FLUSH_AT {
+            drain(out);
+            out.clear();
+        }
     }
+    drain(out);
 }
 
 fn fastwebsockets_encode(
@@ -230,7 +252,8 @@ fn embedded_encode<T: rand_core::RngCore, S: embedded_websocket::WebSocketType>(
     ws: &mut embedded_websocket::WebSocket<T, S>,
     w: &Workload,
     out: &mut [u8],
-) -> usize {
+    mut drain: impl FnMut(&[u8]),
+) {
     let kind = if w.is_text {
         embedded_websocket::WebSocketSendMessageType::Text
     } else {
@@ -241,8 +264,12 @@ fn embedded_encode<T: rand_core::RngCore, S: embedded_websocket::WebSocketType>(
         at += ws
             .write(kind, true, payload, &mut out[at..])
             .expect("embedded-websocket write");
+        if at >= FLUSH_AT {
+            drain(&out[..at]);
+            at = 0;
+        }
     }
-    at
+    drain(&out[..at]);
 }
 
 fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
@@ -256,15 +283,22 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
         &mut message,
         Keys(Rng::new(3)),
     );
-    let mut vec_out = Vec::with_capacity(w.total());
-    let mut slice_out = vec![0u8; w.total()];
+    // Room for what is queued before a flush, plus one frame.
+    let room = w.total().min(FLUSH_AT + 2 * w.payloads[0].len() + 64);
+    let mut vec_out = Vec::with_capacity(room);
+    let mut slice_out = vec![0u8; room];
     let mut rng = Rng::new(3);
     let mut fast_buf = Vec::new();
 
     // Correctness first, outside any timing.
-    ours_encode(&mut conn, w, |out| check("wsmachine", w, masked, out));
-    tungstenite_encode(w, masked.then_some(&mut rng), &mut vec_out);
-    check("tungstenite", w, masked, &vec_out);
+    let mut all = Vec::new();
+    ours_encode(&mut conn, w, |out| all.extend_from_slice(out));
+    check("wsmachine", w, masked, &all);
+    all.clear();
+    tungstenite_encode(w, masked.then_some(&mut rng), &mut vec_out, |out| {
+        all.extend_from_slice(out)
+    });
+    check("tungstenite", w, masked, &all);
     let mut fast_all = Vec::new();
     fastwebsockets_encode(w, masked.then_some(&mut rng), &mut fast_buf, |f| {
         fast_all.extend_from_slice(f)
@@ -274,12 +308,17 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
     emb_server.state = embedded_websocket::WebSocketState::Open;
     let mut emb_client = embedded_websocket::WebSocketClient::new_client(Keys(Rng::new(3)));
     emb_client.state = embedded_websocket::WebSocketState::Open;
-    let n = if masked {
-        embedded_encode(&mut emb_client, w, &mut slice_out)
+    all.clear();
+    if masked {
+        embedded_encode(&mut emb_client, w, &mut slice_out, |out| {
+            all.extend_from_slice(out)
+        });
     } else {
-        embedded_encode(&mut emb_server, w, &mut slice_out)
-    };
-    check("embedded-websocket", w, masked, &slice_out[..n]);
+        embedded_encode(&mut emb_server, w, &mut slice_out, |out| {
+            all.extend_from_slice(out)
+        });
+    }
+    check("embedded-websocket", w, masked, &all);
 
     let mut group = c.benchmark_group(group_name);
     if w.payloads.len() > 1 {
@@ -307,8 +346,9 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
     }
     group.bench_function(BenchmarkId::new("tungstenite", w.name), |b| {
         b.iter(|| {
-            tungstenite_encode(w, masked.then_some(&mut rng), &mut vec_out);
-            black_box(&vec_out);
+            tungstenite_encode(w, masked.then_some(&mut rng), &mut vec_out, |out| {
+                black_box(out);
+            })
         })
     });
     group.bench_function(BenchmarkId::new("fastwebsockets", w.name), |b| {
@@ -320,10 +360,13 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
     });
     group.bench_function(BenchmarkId::new("embedded-websocket", w.name), |b| {
         b.iter(|| {
+            let drain = |out: &[u8]| {
+                black_box(out);
+            };
             if masked {
-                embedded_encode(&mut emb_client, w, &mut slice_out)
+                embedded_encode(&mut emb_client, w, &mut slice_out, drain)
             } else {
-                embedded_encode(&mut emb_server, w, &mut slice_out)
+                embedded_encode(&mut emb_server, w, &mut slice_out, drain)
             }
         })
     });

@@ -415,11 +415,13 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
     // Commands.
 
     /// Sends a text message; see [`Sender::send_text`].
+    #[inline(always)]
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
         self.tx.send_text(text)
     }
 
     /// Sends a binary message; see [`Sender::send_binary`].
+    #[inline(always)]
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
         self.tx.send_binary(data)
     }

@@ -96,7 +96,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     }
 
     /// Sends a text message.
-    #[inline]
+    #[inline(always)]
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
         if self.send_quick(OpCode::Text, text.as_bytes()) {
             return Ok(());
@@ -122,7 +122,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     }
 
     /// Sends a binary message (hybi only).
-    #[inline]
+    #[inline(always)]
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
         if self.send_quick(OpCode::Binary, data) {
             return Ok(());

@@ -82,12 +82,15 @@ fn sequence_len(lead: u8) -> usize {
     }
 }
 
+/// Texts shorter than this are validated by `core::str::from_utf8` rather than simdutf8.
+pub(crate) const CORE_BELOW: usize = 64;
+
 /// Validates a whole text payload and returns it as `&str`.
 #[inline]
 pub(crate) fn validate(bytes: &[u8]) -> Result<&str, InvalidUtf8> {
     // simdutf8 hands inputs shorter than its 64-byte block to core anyway, after an indirect
     // call to the implementation it picked; small messages go there directly.
-    if bytes.len() < 64 {
+    if bytes.len() < CORE_BELOW {
         return core::str::from_utf8(bytes).map_err(|_| InvalidUtf8);
     }
     simdutf8::basic::from_utf8(bytes).map_err(|_| InvalidUtf8)

@@ -20,6 +20,7 @@ use crate::connection::Role;
 use crate::error::{ProtocolError, UsageError};
 use crate::limits::Limits;
 use crate::mask;
+use crate::utf8;
 use core::ops::Range;
 
 /// A parsed frame header.
@@ -278,7 +279,7 @@ impl Decoder {
             // start, and byte by byte otherwise (about 2.5 times the instructions for 16 bytes).
             // The header is not needed once read, so the text is unmasked into it, moved back
             // to the nearest aligned address when that is at most the header's length away.
-            if is_text && (SMALL_TEXT_ALIGNED_FROM..64).contains(&len) {
+            if is_text && (SMALL_TEXT_ALIGNED_FROM..utf8::CORE_BELOW).contains(&len) {
                 let misaligned = (input.as_ptr() as usize + header_len) % 8;
                 if misaligned <= header_len {
                     start = header_len - misaligned;

@@ -1,12 +1,14 @@
 //! Encoding: unmasked server frames and masked client frames, wsmachine against its peers.
 //!
 //! Each encoder writes its frames into memory through its most direct API: wsmachine queues
-//! them in its output (caller-owned slices) and the queue is drained once per batch, as a
-//! socket write would; tungstenite formats `Frame`s into a `Vec`; fastwebsockets writes each
-//! `Frame` into a reused `Vec`; embedded-websocket writes into the caller's slice. Masking keys
-//! come from the same xorshift generator for everyone (wsmachine's `OsEntropy` is measured
-//! separately). tokio-websockets is left out: it encodes only through its `Sink` over an
-//! async stream, not into memory.
+//! them in its output (caller-owned slices), tungstenite formats `Frame`s into a `Vec`,
+//! fastwebsockets writes each `Frame` into a reused `Vec`, embedded-websocket writes into the
+//! caller's slice. Output is handed on as a driver writing to its socket would: once 16 KiB are
+//! pending (the `encode_server` and `encode_client` groups), or after every frame (the `_each`
+//! groups, fastwebsockets' pattern for all); fastwebsockets' API hands on every frame in both.
+//! Masking keys come from the same xorshift generator for everyone (wsmachine's `OsEntropy` is
+//! measured separately). tokio-websockets is left out: it encodes only through its `Sink` over
+//! an async stream, not into memory.
 //!
 //! Before timing, every encoder's bytes are parsed back and compared with the payloads.
 
@@ -153,6 +155,7 @@ impl rand_core::RngCore for Keys {
 fn ours_encode<R: Entropy>(
     conn: &mut Connection<&mut [u8], R>,
     w: &Workload,
+    flush_at: usize,
     mut drain: impl FnMut(&[u8]),
 ) {
     let mut flush = |conn: &mut Connection<&mut [u8], R>, at_least: usize| {
@@ -166,12 +169,12 @@ fn ours_encode<R: Entropy>(
     if w.is_text {
         for text in &w.texts {
             conn.send_text(text).expect("wsmachine send");
-            flush(conn, FLUSH_AT);
+            flush(conn, flush_at);
         }
     } else {
         for payload in &w.payloads {
             conn.send_binary(payload).expect("wsmachine send");
-            flush(conn, FLUSH_AT);
+            flush(conn, flush_at);
         }
     }
     flush(conn, 0);
@@ -203,6 +206,7 @@ fn tungstenite_encode(
     w: &Workload,
     key: Option<&mut Rng>,
     out: &mut Vec<u8>,
+    flush_at: usize,
     mut drain: impl FnMut(&[u8]),
 ) {
     use tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -217,7 +221,7 @@ fn tungstenite_encode(
             frame.header_mut().mask = Some(rng.next_u32().to_le_bytes());
         }
         frame.format(out).expect("tungstenite format");
-        if out.len() >= FLUSH_AT {
+        if out.len() >= flush_at {
             drain(out);
             out.clear();
         }
@@ -252,6 +256,7 @@ fn embedded_encode<T: rand_core::RngCore, S: embedded_websocket::WebSocketType>(
     ws: &mut embedded_websocket::WebSocket<T, S>,
     w: &Workload,
     out: &mut [u8],
+    flush_at: usize,
     mut drain: impl FnMut(&[u8]),
 ) {
     let kind = if w.is_text {
@@ -264,7 +269,7 @@ fn embedded_encode<T: rand_core::RngCore, S: embedded_websocket::WebSocketType>(
         at += ws
             .write(kind, true, payload, &mut out[at..])
             .expect("embedded-websocket write");
-        if at >= FLUSH_AT {
+        if at >= flush_at {
             drain(&out[..at]);
             at = 0;
         }
@@ -272,7 +277,9 @@ fn embedded_encode<T: rand_core::RngCore, S: embedded_websocket::WebSocketType>(
     drain(&out[..at]);
 }
 
-fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
+/// One group: every encoder on the same frames, handing its output on once `flush_at` bytes
+/// are pending (0: every frame as it is written).
+fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload, flush_at: usize) {
     let masked = role == Role::Client;
     let mut output = vec![0u8; w.total() + 64];
     let (mut input, mut message) = (vec![0u8; 64], vec![0u8; 0]);
@@ -284,7 +291,7 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
         Keys(Rng::new(3)),
     );
     // Room for what is queued before a flush, plus one frame.
-    let room = w.total().min(FLUSH_AT + 2 * w.payloads[0].len() + 64);
+    let room = w.total().min(flush_at + 2 * w.payloads[0].len() + 64);
     let mut vec_out = Vec::with_capacity(room);
     let mut slice_out = vec![0u8; room];
     let mut rng = Rng::new(3);
@@ -292,12 +299,16 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
 
     // Correctness first, outside any timing.
     let mut all = Vec::new();
-    ours_encode(&mut conn, w, |out| all.extend_from_slice(out));
+    ours_encode(&mut conn, w, flush_at, |out| all.extend_from_slice(out));
     check("wsmachine", w, masked, &all);
     all.clear();
-    tungstenite_encode(w, masked.then_some(&mut rng), &mut vec_out, |out| {
-        all.extend_from_slice(out)
-    });
+    tungstenite_encode(
+        w,
+        masked.then_some(&mut rng),
+        &mut vec_out,
+        flush_at,
+        |out| all.extend_from_slice(out),
+    );
     check("tungstenite", w, masked, &all);
     let mut fast_all = Vec::new();
     fastwebsockets_encode(w, masked.then_some(&mut rng), &mut fast_buf, |f| {
@@ -310,11 +321,11 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
     emb_client.state = embedded_websocket::WebSocketState::Open;
     all.clear();
     if masked {
-        embedded_encode(&mut emb_client, w, &mut slice_out, |out| {
+        embedded_encode(&mut emb_client, w, &mut slice_out, flush_at, |out| {
             all.extend_from_slice(out)
         });
     } else {
-        embedded_encode(&mut emb_server, w, &mut slice_out, |out| {
+        embedded_encode(&mut emb_server, w, &mut slice_out, flush_at, |out| {
             all.extend_from_slice(out)
         });
     }
@@ -328,17 +339,17 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
     }
     group.bench_function(BenchmarkId::new("wsmachine", w.name), |b| {
         b.iter(|| {
-            ours_encode(&mut conn, w, |out| {
+            ours_encode(&mut conn, w, flush_at, |out| {
                 black_box(out);
             })
         })
     });
-    if masked {
+    if masked && flush_at > 0 {
         let (mut o, mut i, mut m) = (vec![0u8; w.total() + 64], vec![0u8; 64], vec![]);
         let mut os = ours(role, &mut o, &mut i, &mut m, OsEntropy::new());
         group.bench_function(BenchmarkId::new("wsmachine_os_entropy", w.name), |b| {
             b.iter(|| {
-                ours_encode(&mut os, w, |out| {
+                ours_encode(&mut os, w, flush_at, |out| {
                     black_box(out);
                 })
             })
@@ -346,9 +357,15 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
     }
     group.bench_function(BenchmarkId::new("tungstenite", w.name), |b| {
         b.iter(|| {
-            tungstenite_encode(w, masked.then_some(&mut rng), &mut vec_out, |out| {
-                black_box(out);
-            })
+            tungstenite_encode(
+                w,
+                masked.then_some(&mut rng),
+                &mut vec_out,
+                flush_at,
+                |out| {
+                    black_box(out);
+                },
+            )
         })
     });
     group.bench_function(BenchmarkId::new("fastwebsockets", w.name), |b| {
@@ -364,9 +381,9 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
                 black_box(out);
             };
             if masked {
-                embedded_encode(&mut emb_client, w, &mut slice_out, drain)
+                embedded_encode(&mut emb_client, w, &mut slice_out, flush_at, drain)
             } else {
-                embedded_encode(&mut emb_server, w, &mut slice_out, drain)
+                embedded_encode(&mut emb_server, w, &mut slice_out, flush_at, drain)
             }
         })
     });
@@ -383,159 +400,21 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
     group.finish();
 }
 
-/// The same small frames, each one handed on as soon as it is written, the buffer then reused
-/// (a driver writing every message to its socket at once): the pattern fastwebsockets' API
-/// has in both groups, here for every encoder.
-fn bench_each(c: &mut Criterion, group_name: &str, role: Role, w: &Workload) {
-    let masked = role == Role::Client;
-    let (mut output, mut input, mut message) = (vec![0u8; 256], vec![0u8; 64], vec![0u8; 0]);
-    let mut conn = ours(
-        role,
-        &mut output,
-        &mut input,
-        &mut message,
-        Keys(Rng::new(3)),
-    );
-    let mut vec_out = Vec::with_capacity(256);
-    let mut slice_out = vec![0u8; 256];
-    let mut rng = Rng::new(3);
-    let mut fast_buf = Vec::new();
-    let mut emb_server = embedded_websocket::WebSocketServer::new_server();
-    emb_server.state = embedded_websocket::WebSocketState::Open;
-    let mut emb_client = embedded_websocket::WebSocketClient::new_client(Keys(Rng::new(3)));
-    emb_client.state = embedded_websocket::WebSocketState::Open;
-
-    // Correctness first, outside any timing: everything handed on, in order.
-    let mut all = Vec::new();
-    ours_each(&mut conn, w, |f| all.extend_from_slice(f));
-    check("wsmachine", w, masked, &all);
-    all.clear();
-    tungstenite_each(w, masked.then_some(&mut rng), &mut vec_out, |f| {
-        all.extend_from_slice(f)
-    });
-    check("tungstenite", w, masked, &all);
-    all.clear();
-    fastwebsockets_encode(w, masked.then_some(&mut rng), &mut fast_buf, |f| {
-        all.extend_from_slice(f)
-    });
-    check("fastwebsockets", w, masked, &all);
-    all.clear();
-    if masked {
-        embedded_each(&mut emb_client, w, &mut slice_out, |f| {
-            all.extend_from_slice(f)
-        });
-    } else {
-        embedded_each(&mut emb_server, w, &mut slice_out, |f| {
-            all.extend_from_slice(f)
-        });
-    }
-    check("embedded-websocket", w, masked, &all);
-
-    let mut group = c.benchmark_group(group_name);
-    group.throughput(Throughput::Elements(w.payloads.len() as u64));
-    let sink = |f: &[u8]| {
-        black_box(f);
-    };
-    group.bench_function(BenchmarkId::new("wsmachine", w.name), |b| {
-        b.iter(|| ours_each(&mut conn, w, sink))
-    });
-    group.bench_function(BenchmarkId::new("tungstenite", w.name), |b| {
-        b.iter(|| tungstenite_each(w, masked.then_some(&mut rng), &mut vec_out, sink))
-    });
-    group.bench_function(BenchmarkId::new("fastwebsockets", w.name), |b| {
-        b.iter(|| fastwebsockets_encode(w, masked.then_some(&mut rng), &mut fast_buf, sink))
-    });
-    group.bench_function(BenchmarkId::new("embedded-websocket", w.name), |b| {
-        b.iter(|| {
-            if masked {
-                embedded_each(&mut emb_client, w, &mut slice_out, sink)
-            } else {
-                embedded_each(&mut emb_server, w, &mut slice_out, sink)
-            }
-        })
-    });
-    group.finish();
-}
-
-fn ours_each<R: Entropy>(
-    conn: &mut Connection<&mut [u8], R>,
-    w: &Workload,
-    mut sink: impl FnMut(&[u8]),
-) {
-    let mut hand_on = |conn: &mut Connection<&mut [u8], R>| {
-        let out = conn.pending_output();
-        sink(out);
-        let n = out.len();
-        conn.consume_output(n);
-    };
-    if w.is_text {
-        for text in &w.texts {
-            conn.send_text(text).expect("wsmachine send");
-            hand_on(conn);
-        }
-    } else {
-        for payload in &w.payloads {
-            conn.send_binary(payload).expect("wsmachine send");
-            hand_on(conn);
-        }
-    }
-}
-
-fn tungstenite_each(
-    w: &Workload,
-    key: Option<&mut Rng>,
-    out: &mut Vec<u8>,
-    mut sink: impl FnMut(&[u8]),
-) {
-    use tungstenite::protocol::frame::coding::{Data, OpCode};
-    use tungstenite::protocol::frame::Frame;
-    let opcode = OpCode::Data(if w.is_text { Data::Text } else { Data::Binary });
-    let mut key = key;
-    for payload in &w.payloads {
-        let mut frame = Frame::message(tungstenite::Bytes::copy_from_slice(payload), opcode, true);
-        if let Some(rng) = key.as_deref_mut() {
-            frame.header_mut().mask = Some(rng.next_u32().to_le_bytes());
-        }
-        out.clear();
-        frame.format(out).expect("tungstenite format");
-        sink(out);
-    }
-}
-
-fn embedded_each<T: rand_core::RngCore, S: embedded_websocket::WebSocketType>(
-    ws: &mut embedded_websocket::WebSocket<T, S>,
-    w: &Workload,
-    out: &mut [u8],
-    mut sink: impl FnMut(&[u8]),
-) {
-    let kind = if w.is_text {
-        embedded_websocket::WebSocketSendMessageType::Text
-    } else {
-        embedded_websocket::WebSocketSendMessageType::Binary
-    };
-    for payload in &w.payloads {
-        let n = ws
-            .write(kind, true, payload, out)
-            .expect("embedded-websocket write");
-        sink(&out[..n]);
-    }
-}
-
 fn server_frames(c: &mut Criterion) {
     for w in server_workloads() {
-        bench_role(c, "encode_server", Role::Server, &w);
+        bench_role(c, "encode_server", Role::Server, &w, FLUSH_AT);
     }
     for w in server_workloads().iter().filter(|w| w.payloads.len() > 1) {
-        bench_each(c, "encode_server_each", Role::Server, w);
+        bench_role(c, "encode_server_each", Role::Server, w, 0);
     }
 }
 
 fn client_frames(c: &mut Criterion) {
     for w in client_workloads() {
-        bench_role(c, "encode_client", Role::Client, &w);
+        bench_role(c, "encode_client", Role::Client, &w, FLUSH_AT);
     }
     for w in client_workloads().iter().filter(|w| w.payloads.len() > 1) {
-        bench_each(c, "encode_client_each", Role::Client, w);
+        bench_role(c, "encode_client_each", Role::Client, w, 0);
     }
 }
 

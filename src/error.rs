@@ -112,6 +112,9 @@ pub enum ProtocolError {
         /// The limit that was exceeded.
         limit: usize,
     },
+    /// A hixie length prefix of more than 10 bytes, more than any 64-bit length needs
+    /// (draft-hixie-thewebsocketprotocol-76 §5.3 sets no bound on its leading zero groups).
+    HixieLengthTooLong,
 }
 
 impl ProtocolError {
@@ -124,7 +127,9 @@ impl ProtocolError {
             ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
                 CloseCode::TOO_BIG
             }
-            ProtocolError::HixieFrameTooLarge { .. } => return None,
+            ProtocolError::HixieFrameTooLarge { .. } | ProtocolError::HixieLengthTooLong => {
+                return None
+            }
             _ => CloseCode::PROTOCOL_ERROR,
         })
     }
@@ -161,6 +166,9 @@ impl fmt::Display for ProtocolError {
             }
             ProtocolError::HixieFrameTooLarge { limit } => {
                 write!(f, "hixie frame exceeds the limit of {limit} bytes")
+            }
+            ProtocolError::HixieLengthTooLong => {
+                f.write_str("hixie frame length prefix longer than 10 bytes")
             }
         }
     }

@@ -245,7 +245,7 @@ fn peer_violations_fail_with_their_error_and_close_code() {
 #[test]
 fn hixie_violations_and_limits() {
     let limits = config_with(|l| l.max_hixie_frame = 10);
-    let cases: [(&str, &[u8], ProtocolError); 4] = [
+    let cases: [(&str, &[u8], ProtocolError); 5] = [
         (
             "invalid utf-8",
             b"\x00\xc0\xaf\xff",
@@ -265,6 +265,11 @@ fn hixie_violations_and_limits() {
             "length that overflows",
             b"\x80\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
             ProtocolError::HixieFrameTooLarge { limit: 10 },
+        ),
+        (
+            "length prefix of eleven bytes",
+            b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x00",
+            ProtocolError::HixieLengthTooLong,
         ),
     ];
     for version in [Version::Hixie75, Version::Hixie76] {

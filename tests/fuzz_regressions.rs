@@ -121,3 +121,25 @@ fn a_head_malformed_after_the_limit_is_too_large_however_it_is_chunked() {
         );
     }
 }
+
+/// A length prefix made of leading zero groups never grew the length past the limit, so it
+/// waited in the input until the input was full, and then the connection took no more bytes
+/// and reported nothing (found by the `frames` target with `max_hixie_frame` 20). It is now
+/// refused at its tenth group however it arrives.
+#[test]
+fn hixie_length_prefix_of_endless_zero_groups_is_refused_not_stalled() {
+    let mut limits = Limits::new();
+    limits.max_hixie_frame = 20;
+    let mut frame = vec![0xFF];
+    frame.extend_from_slice(&[0x80; 300]);
+    frame.push(0x00);
+    for version in [Version::Hixie75, Version::Hixie76] {
+        for chunk in [1, 3, 10, 11, 64, frame.len()] {
+            assert_eq!(
+                first_error(version, limits, &frame, chunk),
+                Some(Error::Protocol(ProtocolError::HixieLengthTooLong)),
+                "{version}, chunks of {chunk}"
+            );
+        }
+    }
+}

@@ -389,6 +389,7 @@ impl<R: Entropy> Peer<R> {
                                 matches!(
                                     p,
                                     ProtocolError::HixieFrameTooLarge { .. }
+                                        | ProtocolError::HixieLengthTooLong
                                         | ProtocolError::InvalidUtf8
                                 ),
                                 "hixie connection reported {p:?}"

@@ -2,8 +2,8 @@
 //!
 //! - A type byte with the high bit clear starts a text-delimited frame ending at `0xFF`; only
 //!   type `0x00` carries text for the application, other types are read and discarded.
-//! - A type byte with the high bit set is followed by a length in 7-bit groups (high bit =
-//!   more) and that many bytes, which are skipped as they arrive (never buffered).
+//! - A type byte with the high bit set is followed by a length in at most 10 7-bit groups
+//!   (high bit = more) and that many bytes, which are skipped as they arrive (never buffered).
 //! - `0xFF 0x00` (type `0xFF`, length 0) is hixie-76's closing frame.
 //!
 //! Every frame is bounded by [`crate::Limits::max_hixie_frame`] and the input capacity.
@@ -11,6 +11,9 @@
 use super::{Context, Decoded, Frame, OpCode};
 use crate::buffer::{ByteQueue, Storage};
 use crate::error::{ProtocolError, UsageError};
+
+/// The longest length prefix taken: 10 groups of 7 bits hold any 64-bit length.
+const MAX_LENGTH_BYTES: usize = 10;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) enum Decoder {
@@ -124,6 +127,11 @@ impl Decoder {
                     .ok_or(ProtocolError::HixieFrameTooLarge { limit })?;
                 if b & 0x80 == 0 {
                     break;
+                }
+                // Leading zero groups keep the length small: without a bound on them the
+                // prefix would wait in the input until it filled, with nothing to report.
+                if at - 1 == MAX_LENGTH_BYTES {
+                    return Err(ProtocolError::HixieLengthTooLong);
                 }
             }
             if frame_type == 0xFF && len == 0 {

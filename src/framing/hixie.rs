@@ -60,19 +60,22 @@ impl Decoder {
             };
             let is_text = frame_type == 0x00;
             let fresh = &input[1 + scanned..];
-            match fresh.iter().position(|&b| b == 0xFF) {
+            let found = fresh.iter().position(|&b| b == 0xFF);
+            // Payload bytes seen so far: the whole frame's if its end arrived.
+            let seen = found.map_or(input.len(), |i| 1 + scanned + i) - 1;
+            if seen > limit {
+                return Err(too_large(
+                    is_text,
+                    fresh,
+                    limit.saturating_sub(scanned),
+                    limit,
+                    cx,
+                ));
+            }
+            match found {
                 Some(i) => {
                     let end = 1 + scanned + i;
                     *self = Decoder::Start;
-                    if end - 1 > limit {
-                        return Err(too_large(
-                            is_text,
-                            fresh,
-                            limit.saturating_sub(scanned),
-                            limit,
-                            cx,
-                        ));
-                    }
                     if !is_text {
                         return Ok(Decoded::Discard(end + 1));
                     }
@@ -91,23 +94,14 @@ impl Decoder {
                     }))
                 }
                 None => {
-                    if input.len() - 1 > limit {
-                        return Err(too_large(
-                            is_text,
-                            fresh,
-                            limit.saturating_sub(scanned),
-                            limit,
-                            cx,
-                        ));
-                    }
-                    let scanned = input.len() - 1;
                     if is_text {
                         cx.utf8
                             .feed(fresh)
                             .map_err(|_| ProtocolError::InvalidUtf8)?;
                     }
+                    // Within the limit, which fits 32 bits.
                     *self = Decoder::Text {
-                        scanned: scanned as u32,
+                        scanned: seen as u32,
                     };
                     Ok(Decoded::Partial)
                 }

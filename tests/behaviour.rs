@@ -13,17 +13,6 @@ fn open_pair(version: Version) -> Pair {
     pair
 }
 
-fn text_of(len: usize) -> String {
-    "aé☃𝄞"
-        .chars()
-        .cycle()
-        .scan(0, |n, c| {
-            *n += c.len_utf8();
-            (*n <= len).then_some(c)
-        })
-        .collect()
-}
-
 #[test]
 fn handshake_reports_version_path_and_subprotocol() {
     for version in Version::ALL {

@@ -11,21 +11,13 @@ use tungstenite::Message as T;
 use wsmachine::blocking::{Message, WebSocket};
 use wsmachine::{ClientRequest, CloseCode, Config};
 
+mod common;
+use common::text_of;
+
 fn listener() -> (TcpListener, u16) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     (listener, port)
-}
-
-fn text_of(len: usize) -> String {
-    "aé☃𝄞"
-        .chars()
-        .cycle()
-        .scan(0, |n, c| {
-            *n += c.len_utf8();
-            (*n <= len).then_some(c)
-        })
-        .collect()
 }
 
 #[test]
@@ -111,7 +103,7 @@ fn our_client_against_a_tungstenite_server() {
         [
             "text 0",
             "binary 0",
-            "text 3",
+            "text 5",
             "binary 5",
             "text 126",
             "binary 126",
@@ -186,16 +178,19 @@ fn a_tungstenite_client_against_our_server() {
         reason: "bye".into(),
     }))
     .unwrap();
+    let mut echoed = false;
     loop {
         match ws.read() {
             Ok(T::Close(Some(frame))) => {
                 assert_eq!(u16::from(frame.code), 1001, "our server echoes the code");
+                echoed = true;
             }
             Ok(_) => {}
             Err(tungstenite::Error::ConnectionClosed) => break,
             Err(e) => panic!("{e}"),
         }
     }
+    assert!(echoed, "tungstenite never read our server's close frame");
     let seen = server.join().unwrap();
     assert_eq!(seen.last().unwrap(), "close Some(CloseCode(1001)) bye true");
     assert_eq!(seen.iter().filter(|s| s.starts_with("text")).count(), 5);

@@ -9,23 +9,6 @@ use wsmachine::{
 
 mod common;
 
-/// Text of exactly `len` bytes mixing one- to four-byte characters.
-fn text(len: usize, seed: usize) -> Vec<u8> {
-    let pieces = ["a", "é", "€", "𝄞", "z", "ß"];
-    let mut out = Vec::new();
-    let mut i = seed;
-    while out.len() < len {
-        let piece = pieces[i % pieces.len()].as_bytes();
-        i += 1;
-        if out.len() + piece.len() <= len {
-            out.extend_from_slice(piece);
-        } else {
-            out.push(b'.');
-        }
-    }
-    out
-}
-
 /// Decodes `wire` in one piece on a connection over caller-owned buffers; records payloads,
 /// and the error and close code if the peer violated the protocol.
 fn decode(wire: &[u8], input: &mut [u8]) -> (Vec<(bool, Vec<u8>)>, Option<ProtocolError>) {
@@ -69,8 +52,8 @@ fn small_frames_decode_alike_at_every_alignment() {
         for lead in 0..16 {
             // A binary frame of `lead` bytes first puts the text at every address modulo 8.
             let before = vec![0xA5; lead];
-            let payload = text(len, lead);
-            let after = text(len / 2, lead + 1);
+            let payload = common::text_of(len).into_bytes();
+            let after = common::text_of(len / 2).into_bytes();
             let mut wire = common::client_frame(0x82, &before, [1, 2, 3, lead as u8]);
             wire.extend(common::client_frame(
                 0x81,
@@ -95,7 +78,7 @@ fn invalid_small_text_fails_at_every_alignment() {
     for len in 1..=125 {
         for lead in 0..16 {
             let before = vec![0x5A; lead];
-            let mut payload = text(len, lead);
+            let mut payload = common::text_of(len).into_bytes();
             // 0xFF never occurs in UTF-8 (RFC 3629 §1); placed somewhere along the text.
             let at = (lead * 7) % len;
             payload[at] = 0xFF;

@@ -4,6 +4,24 @@
 
 use wsmachine::{Accept, ClientRequest, Config, Connection, Entropy, Event, NoEntropy, Version};
 
+/// Exactly `len` bytes of text cycling through one- to four-byte characters; an `a` fills in
+/// where the next character would not fit, so that boundary lengths (125, 65,535, ...) are
+/// really sent.
+pub fn text_of(len: usize) -> String {
+    let mut text = String::with_capacity(len);
+    for c in "aé☃𝄞".chars().cycle() {
+        if text.len() == len {
+            break;
+        }
+        text.push(if text.len() + c.len_utf8() <= len {
+            c
+        } else {
+            'a'
+        });
+    }
+    text
+}
+
 /// A deterministic generator (xorshift), so that runs are reproducible.
 #[derive(Clone)]
 pub struct Seeded(pub u64);
@@ -204,10 +222,11 @@ pub fn run_in_chunks<R: Entropy>(
             given += n;
             drain(&mut conn, &mut events);
             if n == 0 {
-                assert!(
-                    conn.receive(&input[at + given..at + size]) > 0,
-                    "input stuck"
-                );
+                // Events were drained: the input must take more now.
+                let taken = conn.receive(&input[at + given..at + size]);
+                assert!(taken > 0, "input stuck");
+                given += taken;
+                drain(&mut conn, &mut events);
             }
         }
         at += size;

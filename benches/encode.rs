@@ -347,6 +347,9 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload, flu
     if masked && flush_at > 0 {
         let (mut o, mut i, mut m) = (vec![0u8; w.total() + 64], vec![0u8; 64], vec![]);
         let mut os = ours(role, &mut o, &mut i, &mut m, OsEntropy::new());
+        let mut all = Vec::new();
+        ours_encode(&mut os, w, flush_at, |out| all.extend_from_slice(out));
+        check("wsmachine with OsEntropy", w, masked, &all);
         group.bench_function(BenchmarkId::new("wsmachine_os_entropy", w.name), |b| {
             b.iter(|| {
                 ours_encode(&mut os, w, flush_at, |out| {

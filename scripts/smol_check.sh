@@ -74,7 +74,7 @@ else
 fi
 
 # A handshake the server refuses (a plain HTTP server answers 404) fails the client.
-python3 -m http.server 0 --bind 127.0.0.1 --directory "$work" >"$work/http.out" 2>&1 &
+python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$work" >"$work/http.out" 2>&1 &
 pids+=($!)
 http_port=""
 for _ in $(seq 100); do

@@ -369,3 +369,24 @@ fn keepalive_pings_and_close_timeout_run_on_the_callers_clock() {
         );
     }
 }
+
+/// RFC 6455 §7.1.5: a close frame without a status code is reported as 1005, and answered with
+/// a close frame of its own, also without a code.
+#[test]
+fn a_close_frame_without_a_code_is_reported_as_1005_and_answered() {
+    for version in [Version::Hybi07, Version::Hybi08, Version::Hybi13] {
+        let server = open_server(&request_for(version), Config::default());
+        let close = client_frame(0x88, b"", [9, 8, 7, 6]);
+        let (events, output) = run_in_chunks(server, &close, &[usize::MAX], false);
+        assert_eq!(
+            events,
+            [Seen::Close {
+                code: Some(1005),
+                reason: String::new(),
+                clean: true
+            }],
+            "{version}"
+        );
+        assert_eq!(output, [0x88, 0x00], "{version}");
+    }
+}

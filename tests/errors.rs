@@ -741,3 +741,35 @@ fn a_server_can_refuse_an_upgrade() {
         .starts_with(b"HTTP/1.1 403 Forbidden\r\n"));
     assert_eq!(server.state(), State::Closed);
 }
+
+/// Polls until an error, or until nothing more is ready.
+fn error_so_far(server: &mut Server) -> Option<Error> {
+    loop {
+        match server.poll_event() {
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
+            Err(e) => return Some(e),
+        }
+    }
+}
+
+/// RFC 6455 §8.1: invalid UTF-8 fails the connection when the bytes arrive, not when the frame
+/// or the message is complete.
+#[test]
+fn invalid_utf8_fails_before_the_rest_of_the_message_arrives() {
+    let invalid = Some(Error::Protocol(ProtocolError::InvalidUtf8));
+    // One text frame of 10 bytes, of which the header and the first three arrived; 0xFF can
+    // never be UTF-8 (RFC 3629 §1).
+    let frame = client_frame(0x81, b"ab\xffdefghij", [1, 2, 3, 4]);
+    let mut server = open_server(RFC_REQUEST, Config::default());
+    server.receive(&frame[..6 + 3]);
+    assert_eq!(error_so_far(&mut server), invalid);
+    // A fragmented message: the first fragment ends inside a character, and the first byte of
+    // the continuation cannot continue it; the continuation's other bytes never arrive.
+    let mut server = open_server(RFC_REQUEST, Config::default());
+    server.receive(&client_frame(0x01, b"ab\xc3", [5, 6, 7, 8]));
+    assert_eq!(error_so_far(&mut server), None, "a valid prefix so far");
+    let continuation = client_frame(0x80, b"(rest", [1, 1, 1, 1]);
+    server.receive(&continuation[..6 + 1]);
+    assert_eq!(error_so_far(&mut server), invalid);
+}

@@ -4,17 +4,11 @@
 
 use wsmachine::{Config, Connection, Event, NoEntropy, ProtocolError, Role, Version};
 
+mod common;
+
+/// A masked frame, final or not, with the given opcode.
 fn masked_frame(opcode: u8, fin: bool, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
-    let mut out = vec![(u8::from(fin) << 7) | opcode];
-    if payload.len() < 126 {
-        out.push(0x80 | payload.len() as u8);
-    } else {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    }
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    out
+    common::client_frame((u8::from(fin) << 7) | opcode, payload, key)
 }
 
 /// Feeds `wire` in pieces of the given sizes (cycled) and records every event.
@@ -52,7 +46,10 @@ fn any_chunking_gives_the_same_events_as_byte_by_byte() {
     wire.extend(masked_frame(0x2, true, &binary, [0x37, 0xfa, 0x21, 0x3d]));
     // A fragmented text message whose pieces are large, split inside a character.
     let split = 1001;
-    assert!(!text.is_char_boundary(split) || text.len() > split);
+    assert!(
+        !text.is_char_boundary(split),
+        "the split must cut a character"
+    );
     wire.extend(masked_frame(
         0x1,
         false,

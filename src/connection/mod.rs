@@ -399,10 +399,7 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         let max = self.tx.config.limits().max_queued_output;
         server::write_response(&mut self.tx.output, max, status, headers, body)?;
         self.rx.input.consume(parsed.head_len + parsed.body_len);
-        self.tx.enter_closed(CloseReport {
-            code: None,
-            clean: true,
-        });
+        self.tx.shut();
         Ok(())
     }
 

@@ -268,21 +268,15 @@ impl<S: Storage> Receiver<S> {
                     if !self.eof {
                         return Ok(None);
                     }
-                    let report = match tx.version {
-                        Some(crate::Version::Hixie75) => CloseReport {
+                    if tx.version == Some(crate::Version::Hixie75) {
+                        // hixie-75's only close is the end of the stream.
+                        tx.enter_closed(CloseReport {
                             code: None,
                             clean: true,
-                        },
-                        Some(v) if v.is_hixie() => CloseReport {
-                            code: None,
-                            clean: false,
-                        },
-                        _ => CloseReport {
-                            code: Some(CloseCode::ABNORMAL),
-                            clean: false,
-                        },
-                    };
-                    tx.enter_closed(report);
+                        });
+                    } else {
+                        tx.abort();
+                    }
                 }
                 Ok(Decoded::Discard(n)) => self.input.consume(n),
                 Ok(Decoded::Frame(frame)) => match self.on_frame(frame, tx) {
@@ -320,10 +314,7 @@ impl<S: Storage> Receiver<S> {
     }
 
     fn handshake_failed<R: Entropy>(&mut self, tx: &mut Sender<S, R>, e: HandshakeError) -> Error {
-        tx.enter_closed(CloseReport {
-            code: None,
-            clean: false,
-        });
+        tx.shut();
         Error::Handshake(e)
     }
 

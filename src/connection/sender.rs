@@ -193,11 +193,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     /// connection, whose only close is the transport's, sends nothing: shut the transport's
     /// write side down, and the peer's end of stream completes the close.
     pub fn close(&mut self) -> Result<(), Error> {
-        let code = match self.version {
-            Some(v) if v.is_hixie() => None,
-            _ => Some(CloseCode::NORMAL),
-        };
-        self.start_close(code, "")
+        self.start_close(self.coded(CloseCode::NORMAL), "")
     }
 
     /// Starts the closing handshake with a code and a reason of at most 123 bytes (hybi only).
@@ -388,47 +384,58 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         self.refresh_quick_send();
     }
 
-    /// Anything `-> Closed`. The close event is reported once, only for connections that opened.
+    /// An open connection `-> Closed`, with the close event `report` to deliver (once).
     pub(crate) fn enter_closed(&mut self, report: CloseReport) {
-        if matches!(self.phase, Phase::Closed) {
-            return;
-        }
         if matches!(self.phase, Phase::Open) {
             self.pending_close = Some(report);
         }
+        self.shut();
+    }
+
+    /// A connection that never opened `-> Closed`: a failed handshake or a plain HTTP answer,
+    /// with no close event.
+    pub(crate) fn shut(&mut self) {
         self.phase = Phase::Closed;
         self.quick_send = Quick::No;
         self.keepalive_at = Deadline::NEVER;
         self.close_deadline = Deadline::NEVER;
+    }
+
+    /// Closed without a closing handshake: 1006 (RFC 6455 §7.1.5), no code on hixie.
+    pub(crate) fn abort(&mut self) {
+        let code = self.coded(CloseCode::ABNORMAL);
+        self.enter_closed(CloseReport { code, clean: false });
     }
 
     /// The peer's close frame (or hixie-76 closing frame) arrived: answer it unless we already
     /// sent ours (RFC 6455 §5.5.1), and the connection is closed.
     pub(crate) fn peer_closed(&mut self, code: Option<CloseCode>) {
-        if !self.sent_close {
-            // An answer that does not fit is dropped: the connection is closed either way.
-            let _ = self.write_close_frame(code, "");
-            self.sent_close = true;
-        }
-        self.phase = Phase::Closed;
-        self.quick_send = Quick::No;
-        self.keepalive_at = Deadline::NEVER;
-        self.close_deadline = Deadline::NEVER;
+        self.send_close_once(code);
+        self.shut();
     }
 
     /// The peer broke the protocol: fail the connection (RFC 6455 §7.1.7) with the error's
     /// close code, or hixie-76's closing frame.
     pub(crate) fn fail(&mut self, error: ProtocolError) -> Error {
-        if matches!(self.phase, Phase::Open) && !self.sent_close {
-            let _ = self.write_close_frame(error.close_code(), "");
+        if matches!(self.phase, Phase::Open) {
+            self.send_close_once(error.close_code());
+        }
+        self.abort();
+        Error::Protocol(error)
+    }
+
+    /// Queues our close frame unless one was sent. One that does not fit is dropped: the
+    /// connection is closed either way.
+    fn send_close_once(&mut self, code: Option<CloseCode>) {
+        if !self.sent_close {
+            let _ = self.write_close_frame(code, "");
             self.sent_close = true;
         }
-        let code = match self.version {
-            Some(v) if v.is_hixie() => None,
-            _ => Some(CloseCode::ABNORMAL),
-        };
-        self.enter_closed(CloseReport { code, clean: false });
-        Error::Protocol(error)
+    }
+
+    /// `code` on hybi connections; hixie ones have no codes.
+    fn coded(&self, code: CloseCode) -> Option<CloseCode> {
+        (!self.version.is_some_and(|v| v.is_hixie())).then_some(code)
     }
 
     /// Answers a ping, unless a close was sent. If the output is full the pong is dropped:
@@ -453,11 +460,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     pub(crate) fn advance(&mut self, now: u64) {
         self.now = self.now.max(now);
         if self.close_deadline.get().is_some_and(|d| self.now >= d) {
-            let code = match self.version {
-                Some(v) if v.is_hixie() => None,
-                _ => Some(CloseCode::ABNORMAL),
-            };
-            self.enter_closed(CloseReport { code, clean: false });
+            self.abort();
         }
         let keepalive = (self.keepalive_at.get(), self.config.keepalive_interval());
         if let (Some(at), Some(interval)) = keepalive {

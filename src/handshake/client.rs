@@ -165,7 +165,8 @@ pub(crate) fn parse_response(
     if status != 101 {
         return Err(HandshakeError::Rejected { status });
     }
-    let list = HeaderList::parse(&input[..head_len], false);
+    let count = res.headers.len();
+    let list = HeaderList::from_parsed(fields, count);
     if !list.has_token("Upgrade", "websocket") {
         return Err(HandshakeError::MissingHeader("Upgrade"));
     }

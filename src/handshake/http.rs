@@ -34,6 +34,14 @@ impl<'a> HeaderList<'a> {
         HeaderList { fields, len }
     }
 
+    /// The first `len` of `fields`, as filled by a parse that completed.
+    pub(crate) fn from_parsed(
+        fields: [httparse::Header<'a>; Limits::HEADER_CAPACITY],
+        len: usize,
+    ) -> Self {
+        HeaderList { fields, len }
+    }
+
     pub(crate) fn get(&self, index: usize) -> Option<(&'a str, &'a [u8])> {
         self.fields[..self.len]
             .get(index)

@@ -34,7 +34,8 @@ pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Option<Parsed>, Han
         return Ok(None);
     };
     let is_get_11 = req.method == Some("GET") && req.version == Some(1);
-    let list = HeaderList::parse(&input[..head_len], true);
+    let count = req.headers.len();
+    let list = HeaderList::from_parsed(fields, count);
     if !list.has_token("Upgrade", "websocket") {
         return Ok(Some(Parsed {
             head_len,

@@ -284,11 +284,11 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         buffers: Buffers<S>,
         entropy: R,
     ) -> Result<Self, Error> {
-        let mut tx = Sender::new(buffers.output, entropy, config, Role::Client, Phase::Open);
-        let max = config.limits.max_queued_output;
+        // Closed until the request is queued: a request that does not fit yields no connection.
+        let mut tx = Sender::new(buffers.output, entropy, config, Role::Client, Phase::Closed);
+        let max = tx.config.max_queued_output();
         let expect = client::write_request(&mut tx.output, max, request, &mut tx.entropy)?;
-        tx.phase = Phase::ClientWaiting(expect);
-        tx.version = Some(request.version);
+        tx.await_answer(expect, request.version);
         Ok(Connection {
             rx: Receiver::new(buffers.input, buffers.message),
             tx,
@@ -378,7 +378,7 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         };
         let request = server::view(self.rx.input.data(), parsed);
         let secure = self.tx.config.secure;
-        let max = self.tx.config.limits().max_queued_output;
+        let max = self.tx.config.max_queued_output();
         server::write_accept(&mut self.tx.output, max, &request, &accept, secure)?;
         self.rx.input.consume(parsed.head_len + parsed.body_len);
         self.rx.decoder = Some(self.tx.open(version));
@@ -396,7 +396,7 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         let Phase::ServerDeciding(parsed) = self.tx.phase else {
             return Err(UsageError::NoPendingRequest.into());
         };
-        let max = self.tx.config.limits().max_queued_output;
+        let max = self.tx.config.max_queued_output();
         server::write_response(&mut self.tx.output, max, status, headers, body)?;
         self.rx.input.consume(parsed.head_len + parsed.body_len);
         self.tx.shut();

@@ -217,11 +217,7 @@ impl<S: Storage> Receiver<S> {
                         }
                         Ok(None) => Ok(None),
                         Err(e) => {
-                            server::write_failure(
-                                &mut tx.output,
-                                tx.config.limits().max_queued_output,
-                                e,
-                            );
+                            server::write_failure(&mut tx.output, tx.config.max_queued_output(), e);
                             Err(self.handshake_failed(tx, e))
                         }
                     };

@@ -377,6 +377,17 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         Decoder::for_version(version)
     }
 
+    /// Client request queued: `-> ClientWaiting` for the server's answer.
+    pub(crate) fn await_answer(
+        &mut self,
+        expect: crate::handshake::client::Expectation,
+        version: Version,
+    ) {
+        self.phase = Phase::ClientWaiting(expect);
+        self.version = Some(version);
+        self.refresh_quick_send();
+    }
+
     /// A server parsed a request and waits for the application.
     pub(crate) fn await_decision(&mut self, parsed: crate::handshake::server::Parsed) {
         self.phase = Phase::ServerDeciding(parsed);

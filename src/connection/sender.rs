@@ -247,7 +247,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
 
     /// The common message, sent with no further checks when `quick_send` allows and the frame
     /// is short and fits the output as it stands; false otherwise, with nothing queued, and the
-    /// checked path decides (and reports errors) as before.
+    /// checked path decides (and reports errors).
     #[inline(always)]
     fn send_quick(&mut self, opcode: OpCode, payload: &[u8]) -> bool {
         debug_assert_eq!(self.quick_send, self.quick_send_allowed());

@@ -442,8 +442,8 @@ pub(crate) fn write_short_unmasked<S: Storage>(
 
 /// [`write_short_unmasked`] for clients: a final frame of at most 125 bytes masked with the
 /// key from `key`. The key is asked for once the frame is known to fit, so that a frame left
-/// to the checked path takes one key there, as before; and before anything is queued, so
-/// that an entropy source that panics leaves the queue as it was, as before.
+/// to the checked path takes exactly one key, there; and before anything is queued, so that
+/// an entropy source that panics leaves the queue as it was.
 #[inline(always)]
 pub(crate) fn write_short_masked<S: Storage>(
     out: &mut ByteQueue<S>,

@@ -1,6 +1,6 @@
 //! Arbitrary bytes as the server's answer to a client's request of each version: the client
-//! opens only on a valid answer, fails with an error that carries no status otherwise, and
-//! frames whatever follows the answer.
+//! opens only on a valid answer, fails with a handshake error otherwise, and frames whatever
+//! follows the answer.
 //!
 //! Input: one byte of options (version, offered subprotocols, limits, chunking), one byte of
 //! limits, then the answer.

@@ -139,8 +139,7 @@ fuzz_target!(|input: Input| {
         max_chunk: usize::from(input.max_chunk).max(1),
     };
     // The handshake goes in chunks of at least 64 bytes: its byte-by-byte chunking is the
-    // `chunking` target's, and here it would take most of the time (every chunk of a head
-    // that is not complete re-parses it from its start).
+    // `chunking` target's, and this target spends its executions on frames.
     let max_chunk = pipe.max_chunk;
     pipe.max_chunk = max_chunk.max(64);
     pipe.flush(&mut c, &mut s);

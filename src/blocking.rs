@@ -116,6 +116,40 @@ impl Decision {
             headers: Vec::new(),
         }
     }
+
+    /// Answers the request `conn` holds: queues the 101 answer, or the response and then
+    /// `HandshakeError::Rejected` with its status. Any driver's handshake ends with this, then
+    /// writes what was queued.
+    pub fn apply<S: crate::Storage, R: Entropy>(
+        &self,
+        conn: &mut Connection<S, R>,
+    ) -> Result<(), crate::Error> {
+        match self {
+            Decision::Accept { protocol, headers } => {
+                let fields = borrowed(headers);
+                let mut accept = Accept::new().headers(&fields);
+                if let Some(p) = protocol.as_deref() {
+                    accept = accept.protocol(p);
+                }
+                conn.accept(accept)
+            }
+            Decision::Respond {
+                status,
+                headers,
+                body,
+            } => {
+                conn.respond(*status, &borrowed(headers), body)?;
+                Err(crate::HandshakeError::Rejected { status: *status }.into())
+            }
+        }
+    }
+}
+
+fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
 }
 
 /// A WebSocket over a blocking stream.
@@ -161,34 +195,10 @@ impl<T: Read + Write> WebSocket<T, NoEntropy> {
             Some(request) => decide(&request),
             None => return Err(crate::Error::Usage(crate::UsageError::NoPendingRequest).into()),
         };
-        match decision {
-            Decision::Accept { protocol, headers } => {
-                let fields: Vec<(&str, &str)> = headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
-                let mut accept = Accept::new().headers(&fields);
-                if let Some(p) = protocol.as_deref() {
-                    accept = accept.protocol(p);
-                }
-                ws.conn.accept(accept)?;
-                ws.flush()?;
-                Ok(ws)
-            }
-            Decision::Respond {
-                status,
-                headers,
-                body,
-            } => {
-                let fields: Vec<(&str, &str)> = headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
-                ws.conn.respond(status, &fields, &body)?;
-                ws.flush()?;
-                Err(crate::Error::Handshake(crate::HandshakeError::Rejected { status }).into())
-            }
-        }
+        let answered = decision.apply(&mut ws.conn);
+        ws.flush()?;
+        answered?;
+        Ok(ws)
     }
 }
 

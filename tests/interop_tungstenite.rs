@@ -197,3 +197,39 @@ fn a_tungstenite_client_against_our_server() {
     assert_eq!(seen.iter().filter(|s| s.starts_with("binary")).count(), 4);
     assert!(seen.contains(&"ping 2".to_string()));
 }
+
+#[test]
+fn our_server_refuses_a_tungstenite_client_with_the_status_decided() {
+    use wsmachine::blocking::Decision;
+    let (listener, port) = listener();
+    let server = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let refused = WebSocket::accept_with(stream, Config::default(), |request| {
+            assert_eq!(request.target(), "/missing");
+            Decision::Respond {
+                status: 404,
+                headers: vec![("Content-Type".into(), "text/plain".into())],
+                body: b"no such room".to_vec(),
+            }
+        });
+        match refused {
+            Err(wsmachine::blocking::Error::WebSocket(wsmachine::Error::Handshake(
+                wsmachine::HandshakeError::Rejected { status },
+            ))) => status,
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("a refused request opened"),
+        }
+    });
+    match tungstenite::connect(format!("ws://127.0.0.1:{port}/missing")) {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 404);
+            assert_eq!(response.body().as_deref(), Some(&b"no such room"[..]));
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("tungstenite opened a refused connection"),
+    }
+    assert_eq!(server.join().unwrap(), 404);
+}

@@ -19,7 +19,6 @@ use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 
 use wsmachine::blocking::{Decision, Error, Message};
-use wsmachine::handshake::Accept;
 use wsmachine::{
     ClientRequest, CloseCode, Config, Connection, Entropy, Event, NoEntropy, Request, State,
     UsageError, Version,
@@ -69,38 +68,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWebSocket<T, NoEntropy> {
             Some(request) => decide(&request),
             None => return Err(wsmachine::Error::from(UsageError::NoPendingRequest).into()),
         };
-        match decision {
-            Decision::Accept { protocol, headers } => {
-                let fields: Vec<(&str, &str)> = headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
-                let mut accept = Accept::new().headers(&fields);
-                if let Some(p) = protocol.as_deref() {
-                    accept = accept.protocol(p);
-                }
-                ws.conn.accept(accept)?;
-                ws.flush().await?;
-                Ok(ws)
-            }
-            Decision::Respond {
-                status,
-                headers,
-                body,
-            } => {
-                let fields: Vec<(&str, &str)> = headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect();
-                ws.conn.respond(status, &fields, &body)?;
-                ws.flush().await?;
-                let _ = ws.stream.close().await;
-                Err(
-                    wsmachine::Error::Handshake(wsmachine::HandshakeError::Rejected { status })
-                        .into(),
-                )
-            }
+        let answered = decision.apply(&mut ws.conn);
+        ws.flush().await?;
+        if answered.is_err() {
+            // A refusal or a plain HTTP answer ends the connection.
+            let _ = ws.stream.close().await;
         }
+        answered?;
+        Ok(ws)
     }
 }
 

@@ -262,7 +262,7 @@ fn hixie_violations_and_limits() {
             ProtocolError::HixieFrameTooLarge { limit: 10 },
         ),
         (
-            "length that overflows",
+            "length whose first group is over the limit, more groups following",
             b"\x80\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
             ProtocolError::HixieFrameTooLarge { limit: 10 },
         ),

@@ -173,9 +173,7 @@ impl<S: Storage> Receiver<S> {
         let ready = match self.step(tx) {
             Ok(Some(ready)) => ready,
             Ok(None) => {
-                if self.input.is_empty() {
-                    self.input.release_if_empty();
-                }
+                self.input.release_if_empty();
                 return Ok(None);
             }
             Err(e) => return Err(e),

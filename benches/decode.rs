@@ -16,7 +16,7 @@ use std::hint::black_box;
 
 use common::{check_payloads, MemStream, Source, Workload, MIB};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use wsmachine::{Buffers, Config, Connection, Event, NoEntropy, Role, Version};
+use wsmachine::{Buffers, Config, Connection, Event, NoEntropy, Version};
 
 /// How much wsmachine takes per `receive` for small frames: what its blocking driver reads at a
 /// time (`read_buffer` sizes a growable input to 16 KiB). With 64 KiB the copied frames leave
@@ -34,8 +34,7 @@ impl<'a> Ours<'a> {
         config.limits.max_frame_payload = 2 * MIB;
         config.limits.max_message_size = 2 * MIB;
         Ours {
-            conn: Connection::framed_with(
-                Role::Server,
+            conn: Connection::framed_server_with(
                 Version::Hybi13,
                 config,
                 Buffers {
@@ -43,7 +42,6 @@ impl<'a> Ours<'a> {
                     output,
                     message,
                 },
-                NoEntropy,
             ),
         }
     }

@@ -1,24 +1,78 @@
-//! A blocking driver over `std::io::Read + Write`, built only on the public [`Connection`] API.
+//! A blocking driver over `std::io::Read + Write`, built only on the public API and the
+//! shared step of [`crate::drive`].
 //!
 //! [`WebSocket`] owns a stream and a connection over growable buffers; it reads until an event
 //! is complete, hands out owned [`Message`]s, and writes the connection's output as it is
 //! queued. A read timeout set on the stream surfaces as an [`Error::Io`] of kind `WouldBlock`
 //! or `TimedOut`, after which reading again resumes where it stopped.
+//!
+//! [`WebSocket::split`] gives a [`Reader`] and a [`Writer`] over two handles of one stream
+//! (`TcpStream::try_clone`), for two threads: one blocks in [`Reader::read`] while the other
+//! sends. What the reader's messages oblige the writer to send (a pong, the close reply) comes
+//! out of [`Reader::take_owed`] as an [`Owed`] value; carry it to [`Writer::handle_owed`]
+//! however the two threads talk (the `client` example uses the channel its writer already
+//! waits on).
+//!
+//! ```no_run
+//! use std::net::TcpStream;
+//! use std::sync::mpsc;
+//! use wsmachine::blocking::{Message, WebSocket};
+//! use wsmachine::{ClientRequest, Config};
+//!
+//! # fn main() -> Result<(), wsmachine::blocking::Error> {
+//! let stream = TcpStream::connect("127.0.0.1:9001")?;
+//! let request = ClientRequest::new("127.0.0.1:9001", "/");
+//! let (ws, _protocol) = WebSocket::connect(stream, &request, Config::default())?;
+//! let (mut reader, mut writer) = ws.split()?;
+//! let (owed_tx, owed_rx) = mpsc::channel();
+//! std::thread::spawn(move || loop {
+//!     let message = reader.read();
+//!     if let Some(owed) = reader.take_owed() {
+//!         let _ = owed_tx.send(owed);
+//!     }
+//!     match message {
+//!         Ok(Message::Text(text)) => println!("{text}"),
+//!         Ok(Message::Close { .. }) | Err(_) => break,
+//!         Ok(_) => {}
+//!     }
+//! });
+//! writer.send_text("hello")?;
+//! while let Ok(owed) = owed_rx.recv() {
+//!     writer.handle_owed(owed)?; // pongs, and the close reply at the end
+//! }
+//! # Ok(()) }
+//! ```
 
 use std::io::{self, Read, Write};
+use std::net::TcpStream;
 use std::string::String;
+use std::time::Instant;
 use std::vec::Vec;
 
-use crate::handshake::{Accept, ClientRequest, Request};
-use crate::{CloseCode, Config, Connection, Entropy, Event, NoEntropy, OsEntropy, State, Version};
+use crate::connection::RecvHalf;
+use crate::drive::{Answered, Step, Transfer};
+use crate::handshake::{ClientRequest, Request};
+use crate::{
+    CloseCode, Config, Connection, Entropy, KeySource, NoEntropy, OsEntropy, Owed, Receiver,
+    Sender, Storage, UsageError, Version,
+};
+
+pub use crate::drive::{Decision, Message};
 
 /// What the driver can fail with.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// The stream failed.
     Io(io::Error),
     /// The protocol failed (the connection queued and sent its answer).
     WebSocket(crate::Error),
+    /// The application answered the request with this status instead of upgrading (the
+    /// response was sent): its own choice, not a failed handshake.
+    Refused {
+        /// The status answered with.
+        status: u16,
+    },
 }
 
 impl core::fmt::Display for Error {
@@ -26,6 +80,7 @@ impl core::fmt::Display for Error {
         match self {
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::WebSocket(e) => e.fmt(f),
+            Error::Refused { status } => write!(f, "request answered with status {status}"),
         }
     }
 }
@@ -35,6 +90,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io(e) => Some(e),
             Error::WebSocket(e) => Some(e),
+            Error::Refused { .. } => None,
         }
     }
 }
@@ -51,122 +107,36 @@ impl From<crate::Error> for Error {
     }
 }
 
-/// An owned event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Message {
-    /// A text message.
-    Text(String),
-    /// A binary message.
-    Binary(Vec<u8>),
-    /// A frame of a fragmented message (only with [`Config::stream_fragments`]).
-    Fragment {
-        /// The payload.
-        data: Vec<u8>,
-        /// Whether the message is text.
-        is_text: bool,
-        /// Whether this is the last frame.
-        is_final: bool,
-    },
-    /// A ping (already answered).
-    Ping(Vec<u8>),
-    /// A pong, with the round-trip time in milliseconds if it answers our last ping.
-    Pong {
-        /// The payload.
-        payload: Vec<u8>,
-        /// Milliseconds since the ping was sent.
-        round_trip: Option<u64>,
-    },
-    /// The connection closed (see [`crate::Close`]); the last message.
-    Close {
-        /// The close code, `None` on hixie connections.
-        code: Option<CloseCode>,
-        /// The reason.
-        reason: String,
-        /// Whether the closing handshake completed.
-        clean: bool,
-    },
-}
-
-/// How a server answers a request, decided by the application.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Decision {
-    /// Accept, with a subprotocol (one the client offered) and extra header fields.
-    Accept {
-        /// The chosen subprotocol.
-        protocol: Option<String>,
-        /// Extra response header fields.
-        headers: Vec<(String, String)>,
-    },
-    /// Refuse (or answer a plain HTTP request) with a status, header fields and a body.
-    Respond {
-        /// The status code.
-        status: u16,
-        /// Response header fields.
-        headers: Vec<(String, String)>,
-        /// The body.
-        body: Vec<u8>,
-    },
-}
-
-impl Decision {
-    /// Accept with no subprotocol and no extra fields.
-    pub fn accept() -> Self {
-        Decision::Accept {
-            protocol: None,
-            headers: Vec::new(),
-        }
-    }
-
-    /// Answers the request `conn` holds: queues the 101 answer, or the response and then
-    /// `HandshakeError::Rejected` with its status. Any driver's handshake ends with this, then
-    /// writes what was queued.
-    pub fn apply<S: crate::Storage, R: Entropy>(
-        &self,
-        conn: &mut Connection<S, R>,
-    ) -> Result<(), crate::Error> {
-        match self {
-            Decision::Accept { protocol, headers } => {
-                let fields = borrowed(headers);
-                let mut accept = Accept::new().headers(&fields);
-                if let Some(p) = protocol.as_deref() {
-                    accept = accept.protocol(p);
-                }
-                conn.accept(accept)
-            }
-            Decision::Respond {
-                status,
-                headers,
-                body,
-            } => {
-                conn.respond(*status, &borrowed(headers), body)?;
-                Err(crate::HandshakeError::Rejected { status: *status }.into())
-            }
-        }
+impl From<UsageError> for Error {
+    fn from(e: UsageError) -> Self {
+        Error::WebSocket(e.into())
     }
 }
 
-fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
-    headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect()
-}
-
-/// A WebSocket over a blocking stream.
-pub struct WebSocket<T, R: Entropy = NoEntropy> {
+/// A WebSocket over a blocking stream. Its time unit is milliseconds since it was created.
+pub struct WebSocket<T, R: KeySource = NoEntropy> {
     stream: T,
     conn: Connection<Vec<u8>, R>,
-    started: std::time::Instant,
+    started: Instant,
 }
 
 impl<T: Read + Write> WebSocket<T, NoEntropy> {
     /// Reads a request from `stream` and accepts it, whatever its version, with no subprotocol.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`WebSocket::accept_with`].
     pub fn accept(stream: T, config: Config) -> Result<Self, Error> {
         Self::accept_with(stream, config, |_| Decision::accept())
     }
 
     /// Reads a request from `stream` and answers it as `decide` says. A plain HTTP request (no
     /// upgrade) is passed to `decide` too; accepting it fails with `NoPendingRequest`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Refused`] when `decide` answered with a response (sent), [`Error::WebSocket`]
+    /// for a failed handshake (its answer sent), [`Error::Io`].
     pub fn accept_with(
         stream: T,
         config: Config,
@@ -175,36 +145,42 @@ impl<T: Read + Write> WebSocket<T, NoEntropy> {
         let mut ws = WebSocket {
             stream,
             conn: Connection::server(config),
-            started: std::time::Instant::now(),
+            started: Instant::now(),
         };
-        loop {
-            let decided = match ws.conn.poll_event() {
+        let decision = loop {
+            let step = ws.conn.step();
+            match step {
+                Ok(Step::Event(_)) => {}
+                Ok(Step::Read) => {
+                    ws.read_more()?;
+                    continue;
+                }
+                Ok(Step::Closed) => return Err(crate::Error::from(UsageError::Closed).into()),
                 Err(e) => {
                     ws.flush()?;
                     return Err(e.into());
                 }
-                Ok(Some(Event::Request(_) | Event::HttpRequest(_))) => true,
-                Ok(_) => false,
-            };
-            if decided {
-                break;
             }
-            ws.read_more()?;
-        }
-        let decision = match ws.conn.request() {
-            Some(request) => decide(&request),
-            None => return Err(crate::Error::Usage(crate::UsageError::NoPendingRequest).into()),
+            if let Some(request) = ws.conn.request() {
+                break decide(&request);
+            }
         };
         let answered = decision.apply(&mut ws.conn);
         ws.flush()?;
-        answered?;
-        Ok(ws)
+        match answered? {
+            Answered::Upgraded => Ok(ws),
+            Answered::Responded { status } => Err(Error::Refused { status }),
+        }
     }
 }
 
 impl<T: Read + Write> WebSocket<T, OsEntropy> {
     /// Sends `request` over `stream` and waits for the answer; returns the socket and the
     /// subprotocol the server chose.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WebSocket`] for a failed handshake, [`Error::Io`].
     pub fn connect(
         stream: T,
         request: &ClientRequest<'_>,
@@ -216,6 +192,10 @@ impl<T: Read + Write> WebSocket<T, OsEntropy> {
 
 impl<T: Read + Write, R: Entropy> WebSocket<T, R> {
     /// [`WebSocket::connect`] with a chosen source of randomness.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`WebSocket::connect`].
     pub fn connect_with(
         stream: T,
         request: &ClientRequest<'_>,
@@ -225,30 +205,46 @@ impl<T: Read + Write, R: Entropy> WebSocket<T, R> {
         let mut ws = WebSocket {
             stream,
             conn: Connection::client(request, config, entropy)?,
-            started: std::time::Instant::now(),
+            started: Instant::now(),
         };
         ws.flush()?;
         loop {
-            match ws.conn.poll_event()? {
-                Some(Event::Accepted(response)) => {
+            match ws.conn.step()? {
+                Step::Event(crate::Event::Accepted(response)) => {
                     let protocol = response.protocol().map(String::from);
                     return Ok((ws, protocol));
                 }
-                Some(_) => {}
-                None => ws.read_more()?,
+                Step::Event(_) => {}
+                Step::Read => ws.read_more()?,
+                Step::Closed => return Err(crate::Error::from(UsageError::Closed).into()),
             }
         }
     }
+}
 
-    /// The next message. Pings are answered before it returns; after [`Message::Close`] it
-    /// fails with `UsageError::Closed`.
+impl<T: Read + Write, R: KeySource> WebSocket<T, R> {
+    /// The next message. Pings are answered and the close reply is sent before it returns;
+    /// after [`Message::Close`] it fails with `UsageError::Closed`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WebSocket`] for a peer's violation (the close frame was sent; the close message
+    /// follows), [`Error::Io`].
     pub fn read(&mut self) -> Result<Message, Error> {
         loop {
-            let now = self.started.elapsed().as_millis() as u64;
+            let now = elapsed_ms(self.started);
             self.conn.handle_timeout(now);
-            let message = match self.conn.poll_event() {
-                Ok(Some(event)) => Message::from_event(event),
-                Ok(None) => None,
+            let message = match self.conn.step() {
+                Ok(Step::Event(event)) => Message::from_event(event, now),
+                Ok(Step::Read) => {
+                    self.flush()?;
+                    self.read_more()?;
+                    continue;
+                }
+                Ok(Step::Closed) => {
+                    self.flush()?;
+                    return Err(crate::Error::from(UsageError::Closed).into());
+                }
                 Err(e) => {
                     let _ = self.flush();
                     return Err(e.into());
@@ -258,35 +254,45 @@ impl<T: Read + Write, R: Entropy> WebSocket<T, R> {
             if let Some(message) = message {
                 return Ok(message);
             }
-            if self.conn.state() == State::Closed {
-                return Err(crate::Error::Usage(crate::UsageError::Closed).into());
-            }
-            self.read_more()?;
         }
     }
 
     /// Sends a text message.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Sender::send_text`], and [`Error::Io`].
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
         self.conn.send_text(text)?;
         self.flush()
     }
 
     /// Sends a binary message.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Sender::send_binary`], and [`Error::Io`].
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
         self.conn.send_binary(data)?;
         self.flush()
     }
 
-    /// Sends a ping; the pong's round-trip time is in milliseconds.
-    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
-        let now = self.started.elapsed().as_millis() as u64;
-        self.conn.handle_timeout(now);
-        self.conn.ping(payload)?;
+    /// Sends a ping stamped with the time; its pong's round-trip time is in milliseconds.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Sender::ping`], and [`Error::Io`].
+    pub fn ping(&mut self) -> Result<(), Error> {
+        self.conn.ping_at(elapsed_ms(self.started))?;
         self.flush()
     }
 
     /// Starts the closing handshake with `code` (1000 if `None`; hixie connections have no
     /// codes). Keep reading until [`Message::Close`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Sender::close_with`], and [`Error::Io`].
     pub fn close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<(), Error> {
         match code {
             Some(code) => self.conn.close_with(code, reason)?,
@@ -296,8 +302,8 @@ impl<T: Read + Write, R: Entropy> WebSocket<T, R> {
     }
 
     /// The version spoken.
-    pub fn version(&self) -> Version {
-        self.conn.version().unwrap_or(Version::Hybi13)
+    pub fn version(&self) -> Option<Version> {
+        self.conn.version()
     }
 
     /// The connection, for what this driver does not wrap.
@@ -311,62 +317,251 @@ impl<T: Read + Write, R: Entropy> WebSocket<T, R> {
     }
 
     /// Writes all queued output.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], `WriteZero` when the stream takes no bytes.
     pub fn flush(&mut self) -> Result<(), Error> {
-        while !self.conn.pending_output().is_empty() {
-            let n = self.stream.write(self.conn.pending_output())?;
-            if n == 0 {
-                return Err(io::Error::from(io::ErrorKind::WriteZero).into());
-            }
-            self.conn.consume_output(n);
-        }
-        self.stream.flush()?;
-        Ok(())
+        let (_, tx) = self.conn.halves();
+        write_all(&mut self.stream, tx)
     }
 
+    /// Reads once into the connection.
     fn read_more(&mut self) -> Result<(), Error> {
-        let buf = self.conn.read_buffer();
-        if buf.is_empty() {
-            // The input is full of a frame that is not complete yet; cannot happen within the
-            // limits, which bound the input to the largest frame.
-            return Err(io::Error::other("input buffer full").into());
-        }
-        match self.stream.read(buf) {
-            Ok(0) => {
-                self.conn.handle_eof();
-                Ok(())
-            }
-            Ok(n) => {
-                self.conn.commit_read(n);
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        let (rx, _) = self.conn.halves();
+        read_once(&mut self.stream, rx)
+    }
+
+    /// The halves over two handles of one stream: `writer` is the second (for a `TcpStream`,
+    /// [`WebSocket::split`] makes it). Queued output is written first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from writing the queued output; `UsageError::NotOpen` before the
+    /// handshake completed (cannot happen once `accept` or `connect` returned).
+    pub fn split_with<W: Write>(mut self, writer: W) -> Result<(Reader<T>, Writer<W, R>), Error> {
+        self.flush()?;
+        let (rx, tx) = self
+            .conn
+            .into_split()
+            .map_err(|_| Error::from(UsageError::NotOpen))?;
+        let started = self.started;
+        Ok((
+            Reader {
+                stream: self.stream,
+                rx,
+                started,
+            },
+            Writer {
+                stream: writer,
+                tx,
+                started,
+            },
+        ))
+    }
+
+    /// Joins a reader and a writer of one connection again (the reader's stream is kept).
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::ForeignHalf`] (both halves dropped) when they belong to different
+    /// connections.
+    pub fn join<W>(reader: Reader<T>, writer: Writer<W, R>) -> Result<Self, Error> {
+        let conn = Connection::join(reader.rx, writer.tx)
+            .map_err(|_| Error::from(UsageError::ForeignHalf))?;
+        Ok(WebSocket {
+            stream: reader.stream,
+            conn,
+            started: reader.started,
+        })
     }
 }
 
-impl Message {
-    /// The owned form of an event; `None` for handshake events, which have none.
-    pub fn from_event(event: Event<'_>) -> Option<Message> {
-        Some(match event {
-            Event::Text(t) => Message::Text(String::from(t)),
-            Event::Binary(b) => Message::Binary(b.to_vec()),
-            Event::Fragment(f) => Message::Fragment {
-                data: f.data.to_vec(),
-                is_text: f.is_text,
-                is_final: f.is_final,
-            },
-            Event::Ping(p) => Message::Ping(p.to_vec()),
-            Event::Pong(p) => Message::Pong {
-                payload: p.payload.to_vec(),
-                round_trip: p.round_trip,
-            },
-            Event::Close(c) => Message::Close {
-                code: c.code,
-                reason: String::from(c.reason),
-                clean: c.clean,
-            },
-            _ => return None,
-        })
+impl<R: KeySource> WebSocket<TcpStream, R> {
+    /// [`WebSocket::split_with`] over a clone of the socket (`TcpStream::try_clone`).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`WebSocket::split_with`], and the clone's.
+    pub fn split(self) -> Result<(Reader<TcpStream>, Writer<TcpStream, R>), Error> {
+        let writer = self.stream.try_clone()?;
+        self.split_with(writer)
     }
+}
+
+/// The reading half of a split [`WebSocket`]: messages in.
+pub struct Reader<T> {
+    stream: T,
+    rx: Receiver<Vec<u8>>,
+    started: Instant,
+}
+
+impl<T: Read> Reader<T> {
+    /// The next message. What it obliges the writer to send is kept for
+    /// [`Reader::take_owed`]. After [`Message::Close`] it fails with `UsageError::Closed`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WebSocket`] for a peer's violation (its close frame is owed to the writer; the
+    /// close message follows), [`Error::Io`].
+    pub fn read(&mut self) -> Result<Message, Error> {
+        loop {
+            let now = elapsed_ms(self.started);
+            match self.rx.step()? {
+                Step::Event(event) => {
+                    if let Some(message) = Message::from_event(event, now) {
+                        return Ok(message);
+                    }
+                }
+                Step::Read => read_once(&mut self.stream, &mut self.rx.half)?,
+                Step::Closed => return Err(crate::Error::from(UsageError::Closed).into()),
+            }
+        }
+    }
+
+    /// What the writer is owed since the last call: give it to [`Writer::handle_owed`].
+    pub fn take_owed(&mut self) -> Option<Owed> {
+        self.rx.take_owed()
+    }
+
+    /// The receiving half, for what this driver does not wrap.
+    pub fn receiver(&mut self) -> &mut Receiver<Vec<u8>> {
+        &mut self.rx
+    }
+
+    /// The stream.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.stream
+    }
+}
+
+/// The writing half of a split [`WebSocket`]: messages out, written as they are sent.
+pub struct Writer<T, R: KeySource = NoEntropy> {
+    stream: T,
+    tx: Sender<Vec<u8>, R>,
+    started: Instant,
+}
+
+impl<T: Write, R: KeySource> Writer<T, R> {
+    /// Sends a text message.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Sender::send_text`], and [`Error::Io`].
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.tx.send_text(text)?;
+        self.flush()
+    }
+
+    /// Sends a binary message.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Sender::send_binary`], and [`Error::Io`].
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.tx.send_binary(data)?;
+        self.flush()
+    }
+
+    /// Sends a ping stamped with the time (milliseconds since the socket was created); the
+    /// reader reports its pong's round-trip time.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Sender::ping`], and [`Error::Io`].
+    pub fn ping(&mut self) -> Result<(), Error> {
+        self.tx.ping_at(elapsed_ms(self.started))?;
+        self.flush()
+    }
+
+    /// Starts the closing handshake with `code` (1000 if `None`). The reader reads on until
+    /// [`Message::Close`]; its owed ending then closes this half.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Sender::close_with`], and [`Error::Io`].
+    pub fn close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<(), Error> {
+        match code {
+            Some(code) => self.tx.close_with(code, reason)?,
+            None => self.tx.close()?,
+        }
+        self.flush()
+    }
+
+    /// Sends what the reader owes (see [`Reader::take_owed`]) and writes it out.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::ForeignHalf`] for another connection's owed value, [`Error::Io`].
+    pub fn handle_owed(&mut self, owed: Owed) -> Result<(), Error> {
+        self.tx.handle_owed(owed)?;
+        self.flush()
+    }
+
+    /// Runs the sending half's timers (keepalive ping, close timeout) at the current time and
+    /// writes what they queued; returns when they want to run next, in milliseconds from now.
+    /// Returns `Ok(None)` when no timer runs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`].
+    pub fn handle_timeout(&mut self) -> Result<Option<u64>, Error> {
+        let now = elapsed_ms(self.started);
+        self.tx.handle_timeout(now);
+        self.flush()?;
+        Ok(self.tx.poll_timeout().map(|at| at.saturating_sub(now)))
+    }
+
+    /// The sending half, for what this driver does not wrap.
+    pub fn sender(&mut self) -> &mut Sender<Vec<u8>, R> {
+        &mut self.tx
+    }
+
+    /// The stream.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.stream
+    }
+
+    /// Writes all queued output.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], `WriteZero` when the stream takes no bytes.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        write_all(&mut self.stream, &mut self.tx)
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Writes a sending half's whole output to a blocking stream.
+fn write_all<T: Write, S: Storage, R: KeySource>(
+    stream: &mut T,
+    tx: &mut Sender<S, R>,
+) -> Result<(), Error> {
+    while !tx.pending_output().is_empty() {
+        let written = Transfer::from_io(stream.write(tx.pending_output()))?;
+        if !tx.handle_write(written) {
+            return Err(io::Error::from(io::ErrorKind::WriteZero).into());
+        }
+        if written == Transfer::Blocked {
+            // A write timeout: report it rather than spin.
+            return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
+        }
+    }
+    stream.flush()?;
+    Ok(())
+}
+
+/// Reads once from a blocking stream into a receiving half. A read timeout is reported as an
+/// `Error::Io` of kind `WouldBlock`, after which reading again resumes.
+fn read_once<T: Read, S: Storage>(stream: &mut T, rx: &mut RecvHalf<S>) -> Result<(), Error> {
+    let read = Transfer::from_io(stream.read(rx.read_buffer()))?;
+    rx.handle_read(read);
+    if read == Transfer::Blocked {
+        return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
+    }
+    Ok(())
 }

@@ -16,13 +16,44 @@ impl<F: FnMut(&mut [u8])> Entropy for F {
     }
 }
 
-/// No randomness, for servers, which never mask (RFC 6455 §5.1) and send no keys. It fills
-/// with zeros; a client must not use it.
+/// No randomness, for servers, which never mask (RFC 6455 §5.1) and send no keys.
+///
+/// It is not an [`Entropy`]: the client constructors ask for one, so a client without
+/// randomness, which would send an all-zero `Sec-WebSocket-Key` and zero masks, does not
+/// compile:
+///
+/// ```compile_fail
+/// use wsmachine::{ClientRequest, Config, Connection, NoEntropy};
+/// let request = ClientRequest::new("example.com", "/");
+/// let _ = Connection::client(&request, Config::default(), NoEntropy);
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoEntropy;
 
-impl Entropy for NoEntropy {
-    fn fill(&mut self, dest: &mut [u8]) {
+mod sealed {
+    pub trait Sealed {}
+    impl<E: super::Entropy> Sealed for E {}
+    impl Sealed for super::NoEntropy {}
+}
+
+/// What a connection's sending half draws masking keys from: any [`Entropy`], or
+/// [`NoEntropy`] for a server, which never masks. Sealed: implement [`Entropy`] instead.
+pub trait KeySource: sealed::Sealed {
+    /// Fills `dest` with masking-key bytes.
+    #[doc(hidden)]
+    fn fill_keys(&mut self, dest: &mut [u8]);
+}
+
+impl<E: Entropy> KeySource for E {
+    #[inline(always)]
+    fn fill_keys(&mut self, dest: &mut [u8]) {
+        self.fill(dest)
+    }
+}
+
+impl KeySource for NoEntropy {
+    fn fill_keys(&mut self, dest: &mut [u8]) {
+        // Only clients mask, and a client cannot be built on `NoEntropy`.
         dest.fill(0);
     }
 }

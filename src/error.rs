@@ -297,6 +297,9 @@ pub enum UsageError {
     },
     /// A URL that is not `ws://` or `wss://` with a host.
     InvalidUrl,
+    /// A half, or a value one half owes the other, of another connection: halves of different
+    /// connections do not mix.
+    ForeignHalf,
 }
 
 impl fmt::Display for UsageError {
@@ -326,6 +329,7 @@ impl fmt::Display for UsageError {
                 "output full: {required} bytes required, {available} available"
             ),
             UsageError::InvalidUrl => f.write_str("not a ws:// or wss:// URL with a host"),
+            UsageError::ForeignHalf => f.write_str("the halves belong to different connections"),
         }
     }
 }

@@ -54,10 +54,40 @@ pub struct Fragment<'a> {
 pub struct Pong<'a> {
     /// The pong payload.
     pub payload: &'a [u8],
-    /// Round-trip time in the caller's time unit when this pong answers the last ping this
-    /// connection sent: the `now` of the latest [`crate::Connection::handle_timeout`] minus the
-    /// `now` at which the ping was sent.
-    pub round_trip: Option<u64>,
+    /// When it answers a ping sent by [`crate::Sender::ping_at`] (or a keepalive ping): the
+    /// `now` that ping was stamped with, in the caller's time unit.
+    pub sent_at: Option<u64>,
+}
+
+impl Pong<'_> {
+    /// The round-trip time at `now` (the caller's time unit, when the pong was read): `now`
+    /// minus [`Pong::sent_at`]; `None` when the pong answers no stamped ping.
+    pub fn round_trip(&self, now: u64) -> Option<u64> {
+        self.sent_at.map(|sent| now.saturating_sub(sent))
+    }
+}
+
+/// The payload of a ping stamped with `now`: the time (big-endian) and a check of it, so that
+/// a pong can carry its own send time and either half can read it without shared state.
+pub(crate) fn ping_stamp(now: u64) -> [u8; 12] {
+    let mut payload = [0u8; 12];
+    payload[..8].copy_from_slice(&now.to_be_bytes());
+    payload[8..].copy_from_slice(&stamp_check(now).to_be_bytes());
+    payload
+}
+
+/// The time a pong's payload was stamped with, if it is a stamp.
+pub(crate) fn read_stamp(payload: &[u8]) -> Option<u64> {
+    let payload: &[u8; 12] = payload.try_into().ok()?;
+    let (time, check) = payload.split_at(8);
+    let now = u64::from_be_bytes(time.try_into().ok()?);
+    (check == stamp_check(now).to_be_bytes()).then_some(now)
+}
+
+fn stamp_check(now: u64) -> u32 {
+    let mut bytes = *b"wsmachine-ping\0\0\0\0\0\0\0\0";
+    bytes[14..].copy_from_slice(&now.to_be_bytes());
+    crate::handshake::http::fnv1a(&bytes)
 }
 
 /// How the connection ended.

@@ -21,6 +21,96 @@
 //! now        -> Connection::handle_timeout / poll_timeout -> keepalive ping, close timeout
 //! ```
 //!
+//! # Two halves
+//!
+//! A connection is two halves, and each owns its direction:
+//!
+//! - the [`Receiver`] owns the input buffer, the decoder, message reassembly and the receiving
+//!   state; it turns bytes into [`Event`]s that borrow its buffers;
+//! - the [`Sender`] owns the output buffer, the encoder state, the masking keys, the sending
+//!   state and the timers (keepalive ping, close timeout).
+//!
+//! What the receiving half's events oblige the sending half to send (a pong, the close reply,
+//! a violation's close frame) is an [`Owed`] value. A [`Connection`] is the two halves joined
+//! and hands it over itself, during [`Connection::poll_event`]; nothing is shared and nothing
+//! is locked.
+//!
+//! ## One thread: answer an event while it is borrowed
+//!
+//! [`Connection::poll_event_with_sender`] gives each event together with the sending half, so
+//! that a message can be echoed without a copy:
+//!
+//! ```
+//! # use wsmachine::{Connection, Config, Event};
+//! # fn echo(conn: &mut Connection<Vec<u8>>) -> Result<(), wsmachine::Error> {
+//! while let Some((event, tx)) = conn.poll_event_with_sender()? {
+//!     match event {
+//!         Event::Text(text) => tx.send_text(text)?,
+//!         Event::Binary(data) => tx.send_binary(data)?,
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Two threads or tasks: owned halves
+//!
+//! Once open, [`Connection::into_split`] gives the halves away; both are `Send` when the
+//! storage and the entropy are. The receiving half keeps what it owes until
+//! [`Receiver::take_owed`]; the application carries it to [`Sender::handle_owed`] by whatever
+//! its threads share (a channel, a task message). [`Connection::join`] puts the halves back
+//! together. Halves of different connections do not mix: `join` refuses them, and so do
+//! [`Sender::handle_owed`] and [`Receiver::poll_event_with`], with
+//! [`UsageError::ForeignHalf`] and no change.
+//!
+//! ```
+//! use std::sync::mpsc;
+//! use wsmachine::{Config, Connection, Event, Role, Version};
+//!
+//! let mut conn = Connection::framed_server(Version::Hybi13, Config::default());
+//! conn.receive(&[0x89, 0x80, 1, 2, 3, 4]); // a masked, empty ping
+//! let (mut rx, mut tx) = conn.into_split().unwrap();
+//! let (owed_to_writer, owed) = mpsc::channel();
+//! let reader = std::thread::spawn(move || {
+//!     assert!(matches!(rx.poll_event(), Ok(Some(Event::Ping(b"")))));
+//!     owed_to_writer.send(rx.take_owed().unwrap()).unwrap();
+//!     rx
+//! });
+//! tx.handle_owed(owed.recv().unwrap()).unwrap();
+//! assert_eq!(tx.pending_output(), b"\x8a\x00"); // the pong
+//! let conn = Connection::join(reader.join().unwrap(), tx).unwrap();
+//! # let _ = conn;
+//! ```
+//!
+//! ## The rules between the halves
+//!
+//! - **A pong owed while a fragmented message is being sent** goes out at once, between two of
+//!   its frames: control frames may be interleaved with fragments (RFC 6455 §5.4). Of several
+//!   pings not yet answered, only the latest is (§5.5.3). No pong is sent after our close.
+//! - **A close started by the sending half** ([`Sender::close`]) sends the close frame and moves
+//!   that half to [`State::Closing`]; the receiving half reads on until the peer's close, reports
+//!   it ([`Event::Close`], `clean`), and owes an ending that closes the sending half without
+//!   sending anything more.
+//! - **A close started by the peer** closes the receiving half when its frame is read; the
+//!   sending half, given the owed value, replies with the same code unless its own close was
+//!   sent (§5.5.1) and is closed. A message being sent in fragments is abandoned.
+//! - **A violation** closes the receiving half with the error (then a 1006 close event); the
+//!   owed value makes the sending half send the close frame with the violation's code (1002,
+//!   1007, 1009), unless its own close was sent, and close.
+//! - **State**: [`Receiver::state`] is `Open` until the receiving direction ends, then
+//!   `Closed`; [`Sender::state`] is `Open`, `Closing` once our close was sent, `Closed` once
+//!   nothing more will be sent. [`Connection::state`] combines them: `Closed` as soon as the
+//!   receiving direction ended.
+//! - **Timers** belong to the sending half: [`Sender::poll_timeout`] is the next keepalive ping
+//!   or the close timeout. When the close timeout passes, [`Sender::handle_timeout`] returns
+//!   `true` and the sending half is closed; shut the transport down, and the receiving half
+//!   reports 1006 at the end of its input. A [`Connection`] does that step itself. The
+//!   receiving half has no timers.
+//! - **Round-trip times** need no shared state: [`Sender::ping_at`] stamps the ping with `now`,
+//!   and the pong read by the receiving half carries it back ([`crate::Pong::round_trip`]).
+//!
+//! # Features
+//!
 //! The crate is `#![no_std]`; the `alloc` feature adds growable buffers and the `std` feature
 //! adds [`OsEntropy`] and the [`blocking`] driver. Without `alloc`, a connection runs on byte
 //! slices the caller owns.
@@ -37,6 +127,7 @@ extern crate std;
 mod buffer;
 pub mod close;
 mod connection;
+pub mod drive;
 mod entropy;
 mod error;
 mod event;
@@ -53,10 +144,10 @@ pub mod blocking;
 
 pub use buffer::Storage;
 pub use close::CloseCode;
-pub use connection::{Buffers, Config, Connection, Receiver, Role, Sender, State};
+pub use connection::{Buffers, Config, Connection, JoinError, Owed, Receiver, Role, Sender, State};
 #[cfg(feature = "std")]
 pub use entropy::OsEntropy;
-pub use entropy::{Entropy, NoEntropy};
+pub use entropy::{Entropy, KeySource, NoEntropy};
 pub use error::{Error, HandshakeError, ProtocolError, UsageError};
 pub use event::{Close, Event, Fragment, Pong};
 pub use handshake::{Accept, ClientRequest, Request, Response, WsUrl};

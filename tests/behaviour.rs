@@ -58,12 +58,12 @@ fn text_messages_round_trip_both_ways() {
             pair.pump();
             assert_eq!(
                 pair.take_server_seen(),
-                [Seen::Text(text.clone())],
+                [Seen::Message(Message::Text(text.clone()))],
                 "{version} {len}"
             );
             assert_eq!(
                 pair.take_client_seen(),
-                [Seen::Text(text)],
+                [Seen::Message(Message::Text(text))],
                 "{version} {len}"
             );
         }
@@ -94,8 +94,14 @@ fn binary_fragments_and_pings_where_the_version_has_them() {
         pair.client.send_binary(&data).unwrap();
         pair.server.send_binary(&data[..3]).unwrap();
         pair.pump();
-        assert_eq!(pair.take_server_seen(), [Seen::Binary(data.clone())]);
-        assert_eq!(pair.take_client_seen(), [Seen::Binary(data[..3].to_vec())]);
+        assert_eq!(
+            pair.take_server_seen(),
+            [Seen::Message(Message::Binary(data.clone()))]
+        );
+        assert_eq!(
+            pair.take_client_seen(),
+            [Seen::Message(Message::Binary(data[..3].to_vec()))]
+        );
 
         // Fragments split inside a character, with a ping between them, reassemble.
         let text = "héllo ☃ wörld".as_bytes();
@@ -107,32 +113,46 @@ fn binary_fragments_and_pings_where_the_version_has_them() {
         assert_eq!(
             pair.take_server_seen(),
             [
-                Seen::Ping(b"between".to_vec()),
-                Seen::Text("héllo ☃ wörld".into())
+                Seen::Message(Message::Ping(b"between".to_vec())),
+                Seen::Message(Message::Text("héllo ☃ wörld".into()))
             ]
         );
         assert_eq!(
             pair.take_client_seen(),
-            [Seen::Pong {
+            // A ping with the application's own payload carries no send time.
+            [Seen::Message(Message::Pong {
                 payload: b"between".to_vec(),
-                round_trip: Some(0)
-            }]
+                round_trip: None
+            })]
         );
 
-        // The round-trip time is measured with the caller's clock.
-        pair.client.handle_timeout(100);
-        pair.client.ping(b"rtt").unwrap();
-        transfer(&mut pair.client, &mut pair.server);
-        drain(&mut pair.server, &mut pair.server_seen);
-        pair.client.handle_timeout(142);
+        // The round-trip time is measured with the caller's clock: the ping carries the
+        // `now` it was sent at, and the pong is read at `NOW`.
+        pair.client.ping_at(NOW - 42).unwrap();
         pair.pump();
-        assert_eq!(pair.take_server_seen(), [Seen::Ping(b"rtt".to_vec())]);
+        let seen = pair.take_server_seen();
+        let [Seen::Message(Message::Ping(stamp))] = seen.as_slice() else {
+            panic!("{version}: {seen:?}");
+        };
+        assert_eq!(stamp[..8], (NOW - 42).to_be_bytes());
         assert_eq!(
             pair.take_client_seen(),
-            [Seen::Pong {
-                payload: b"rtt".to_vec(),
+            [Seen::Message(Message::Pong {
+                payload: stamp.clone(),
                 round_trip: Some(42)
-            }]
+            })]
+        );
+        // A pong shaped like a stamp whose check does not hold reports no time.
+        let mut forged = stamp.clone();
+        forged[11] ^= 1;
+        pair.server.sender().pong(&forged).unwrap();
+        pair.pump();
+        assert_eq!(
+            pair.take_client_seen(),
+            [Seen::Message(Message::Pong {
+                payload: forged,
+                round_trip: None
+            })]
         );
     }
 }
@@ -177,16 +197,16 @@ fn close_from_either_side_is_reported_exactly_once_and_nothing_after() {
                 pair.pump();
             }
             let expected = match version {
-                v if v.is_hixie() => Seen::Close {
+                v if v.is_hixie() => Seen::Message(Message::Close {
                     code: None,
                     reason: String::new(),
                     clean: true,
-                },
-                _ => Seen::Close {
-                    code: Some(1000),
+                }),
+                _ => Seen::Message(Message::Close {
+                    code: Some(CloseCode(1000)),
                     reason: String::new(),
                     clean: true,
-                },
+                }),
             };
             assert_eq!(
                 pair.take_client_seen(),
@@ -228,20 +248,20 @@ fn close_code_and_reason_reach_the_peer() {
         pair.pump();
         assert_eq!(
             pair.take_server_seen(),
-            [Seen::Close {
-                code: Some(4000),
+            [Seen::Message(Message::Close {
+                code: Some(CloseCode(4000)),
                 reason: "bye now".into(),
                 clean: true
-            }]
+            })]
         );
         // The reply echoes the code (RFC 6455 §5.5.1).
         assert_eq!(
             pair.take_client_seen(),
-            [Seen::Close {
-                code: Some(4000),
+            [Seen::Message(Message::Close {
+                code: Some(CloseCode(4000)),
                 reason: String::new(),
                 clean: true
-            }]
+            })]
         );
     }
 }
@@ -253,21 +273,21 @@ fn the_end_of_the_transport_closes_as_each_version_defines() {
         pair.server.handle_eof();
         pair.pump();
         let expected = match version {
-            Version::Hixie75 => Seen::Close {
+            Version::Hixie75 => Seen::Message(Message::Close {
                 code: None,
                 reason: String::new(),
                 clean: true,
-            },
-            Version::Hixie76 => Seen::Close {
+            }),
+            Version::Hixie76 => Seen::Message(Message::Close {
                 code: None,
                 reason: String::new(),
                 clean: false,
-            },
-            _ => Seen::Close {
-                code: Some(1006),
+            }),
+            _ => Seen::Message(Message::Close {
+                code: Some(CloseCode(1006)),
                 reason: String::new(),
                 clean: false,
-            },
+            }),
         };
         assert_eq!(pair.take_server_seen(), [expected], "{version}");
         assert_eq!(pair.server.state(), State::Closed);
@@ -289,17 +309,17 @@ fn streamed_fragments_arrive_frame_by_frame() {
         assert_eq!(
             pair.take_server_seen(),
             [
-                Seen::Fragment {
+                Seen::Message(Message::Fragment {
                     data: b"ab".to_vec(),
                     is_text: false,
                     is_final: false
-                },
-                Seen::Fragment {
+                }),
+                Seen::Message(Message::Fragment {
                     data: b"cd".to_vec(),
                     is_text: false,
                     is_final: true
-                },
-                Seen::Text("whole".into()),
+                }),
+                Seen::Message(Message::Text("whole".into())),
             ]
         );
     }
@@ -333,14 +353,15 @@ fn keepalive_pings_and_close_timeout_run_on_the_callers_clock() {
             pair.pump();
             assert!(matches!(
                 pair.take_server_seen().as_slice(),
-                [Seen::Ping(_)]
+                [Seen::Message(Message::Ping(_))]
             ));
             assert!(matches!(
                 pair.take_client_seen().as_slice(),
-                [Seen::Pong {
-                    round_trip: Some(0),
+                // The keepalive ping is stamped with the `now` it was sent at.
+                [Seen::Message(Message::Pong {
+                    round_trip: Some(500),
                     ..
-                }]
+                })]
             ));
         }
         // The peer never answers the close: after the timeout the connection reports itself
@@ -357,14 +378,18 @@ fn keepalive_pings_and_close_timeout_run_on_the_callers_clock() {
         pair.client.handle_timeout(3000);
         assert_eq!(pair.client.state(), State::Closed);
         drain(&mut pair.client, &mut pair.client_seen);
-        let code = if version.is_hixie() { None } else { Some(1006) };
+        let code = if version.is_hixie() {
+            None
+        } else {
+            Some(CloseCode(1006))
+        };
         assert_eq!(
             pair.take_client_seen(),
-            [Seen::Close {
+            [Seen::Message(Message::Close {
                 code,
                 reason: String::new(),
                 clean: false
-            }],
+            })],
             "{version}"
         );
     }
@@ -380,11 +405,11 @@ fn a_close_frame_without_a_code_is_reported_as_1005_and_answered() {
         let (events, output) = run_in_chunks(server, &close, &[usize::MAX], false);
         assert_eq!(
             events,
-            [Seen::Close {
-                code: Some(1005),
+            [Seen::Message(Message::Close {
+                code: Some(CloseCode(1005)),
                 reason: String::new(),
                 clean: true
-            }],
+            })],
             "{version}"
         );
         assert_eq!(output, [0x88, 0x00], "{version}");

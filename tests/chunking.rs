@@ -158,7 +158,10 @@ fn violations_are_found_at_the_same_place_in_any_chunking() {
             "{name}: no error in {events:?}"
         );
         assert!(
-            matches!(events.last(), Some(Seen::Close { clean: false, .. })),
+            matches!(
+                events.last(),
+                Some(Seen::Message(Message::Close { clean: false, .. }))
+            ),
             "{name}: {events:?}"
         );
     }

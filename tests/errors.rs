@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use wsmachine::{
     Buffers, ClientRequest, CloseCode, Config, Connection, Error, HandshakeError, Limits,
-    NoEntropy, ProtocolError, Role, State, UsageError, Version,
+    ProtocolError, Role, State, UsageError, Version,
 };
 
 fn config_with(limits: impl Fn(&mut Limits)) -> Config {
@@ -24,7 +24,7 @@ fn close_code_on_wire(output: &[u8], role: Role) -> Option<u16> {
     let peer = Connection::framed(peer_role, Version::Hybi13, Config::default(), Seeded(3));
     let (events, _) = run_in_chunks(peer, output, &[usize::MAX], false);
     events.iter().find_map(|e| match e {
-        Seen::Close { code, .. } => *code,
+        Seen::Message(Message::Close { code, .. }) => code.map(|c| c.0),
         _ => None,
     })
 }
@@ -229,11 +229,11 @@ fn peer_violations_fail_with_their_error_and_close_code() {
             // The close event follows the error, exactly once, and nothing after it.
             assert_eq!(
                 events.last(),
-                Some(&Seen::Close {
-                    code: Some(1006),
+                Some(&Seen::Message(Message::Close {
+                    code: Some(CloseCode(1006)),
                     reason: String::new(),
                     clean: false
-                }),
+                })),
                 "{}",
                 case.name
             );
@@ -293,11 +293,11 @@ fn hixie_violations_and_limits() {
             assert_eq!(output, expected_output, "{version} {name}");
             assert_eq!(
                 events.last(),
-                Some(&Seen::Close {
+                Some(&Seen::Message(Message::Close {
                     code: None,
                     reason: String::new(),
                     clean: false
-                })
+                }))
             );
         }
     }
@@ -311,13 +311,7 @@ fn fixed_storage_smaller_than_a_frame_is_a_too_large_frame() {
         output: &mut output[..],
         message: &mut message[..],
     };
-    let mut conn = Connection::framed_with(
-        Role::Server,
-        Version::Hybi13,
-        Config::default(),
-        buffers,
-        NoEntropy,
-    );
+    let mut conn = Connection::framed_server_with(Version::Hybi13, Config::default(), buffers);
     let frame = client_frame(0x82, &[7; 100], [1, 2, 3, 4]);
     assert_eq!(conn.receive(&frame), 64, "the storage takes what fits");
     assert_eq!(
@@ -338,13 +332,7 @@ fn fixed_storage_smaller_than_a_frame_is_a_too_large_frame() {
         output: &mut output[..],
         message: &mut message[..],
     };
-    let mut conn = Connection::framed_with(
-        Role::Server,
-        Version::Hybi13,
-        Config::default(),
-        buffers,
-        NoEntropy,
-    );
+    let mut conn = Connection::framed_server_with(Version::Hybi13, Config::default(), buffers);
     let frames = [
         client_frame(0x02, &[1; 10], [0; 4]),
         client_frame(0x80, &[2; 10], [0; 4]),
@@ -647,7 +635,7 @@ fn application_misuse_is_an_error_that_changes_nothing() {
 #[test]
 fn queued_output_is_bounded_and_a_full_output_queues_nothing() {
     let config = config_with(|l| l.max_queued_output = 100);
-    let mut server = Connection::framed(Role::Server, Version::Hybi13, config, NoEntropy);
+    let mut server = Connection::framed_server(Version::Hybi13, config);
     server.send_binary(&[1; 50]).unwrap();
     assert_eq!(
         server.send_binary(&[2; 50]),
@@ -671,13 +659,7 @@ fn queued_output_is_bounded_and_a_full_output_queues_nothing() {
         output: &mut output[..],
         message: &mut message[..],
     };
-    let mut conn = Connection::framed_with(
-        Role::Server,
-        Version::Hybi13,
-        Config::default(),
-        buffers,
-        NoEntropy,
-    );
+    let mut conn = Connection::framed_server_with(Version::Hybi13, Config::default(), buffers);
     conn.send_text("0123456789").unwrap();
     assert_eq!(
         conn.send_text("abcdef"),

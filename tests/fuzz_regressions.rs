@@ -1,13 +1,13 @@
 //! Inputs the fuzz targets (fuzz/) found to break a promise, kept so that it stays kept.
 
-use wsmachine::{Config, Connection, Error, Event, Limits, ProtocolError, Role, Version};
+use wsmachine::{Config, Connection, Error, Event, Limits, ProtocolError, Version};
 
 /// Feeds `input` in chunks of `chunk` bytes to a framed hixie server and returns the first
 /// error it reports.
 fn first_error(version: Version, limits: Limits, input: &[u8], chunk: usize) -> Option<Error> {
     let mut config = Config::default();
     config.limits = limits;
-    let mut conn = Connection::framed(Role::Server, version, config, wsmachine::NoEntropy);
+    let mut conn = Connection::framed_server(version, config);
     for piece in input.chunks(chunk) {
         let mut rest = piece;
         while !rest.is_empty() {
@@ -73,7 +73,7 @@ fn hixie_valid_text_over_the_limit_is_too_large_however_it_is_chunked() {
 }
 
 /// The first handshake error a connection reports when `input` arrives in chunks of `chunk`.
-fn handshake_error<R: wsmachine::Entropy>(
+fn handshake_error<R: wsmachine::KeySource>(
     conn: &mut Connection<Vec<u8>, R>,
     input: &[u8],
     chunk: usize,

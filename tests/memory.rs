@@ -83,7 +83,7 @@ fn entropy(dest: &mut [u8]) {
 }
 
 /// Polls until `None`, returning a summary of each event: (kind, payload length).
-fn drain<R: wsmachine::Entropy>(conn: &mut Connection<Vec<u8>, R>) -> Vec<(&'static str, usize)> {
+fn drain<R: wsmachine::KeySource>(conn: &mut Connection<Vec<u8>, R>) -> Vec<(&'static str, usize)> {
     let mut seen = Vec::new();
     for _ in 0..1000 {
         let event = match conn.poll_event() {
@@ -195,7 +195,7 @@ trait Pump {
     fn events(&mut self) -> Vec<(&'static str, usize)>;
 }
 
-impl<R: wsmachine::Entropy> Pump for Connection<Vec<u8>, R> {
+impl<R: wsmachine::KeySource> Pump for Connection<Vec<u8>, R> {
     fn text(&mut self, text: &str) {
         self.send_text(text).unwrap();
     }
@@ -264,16 +264,18 @@ fn connection_size() {
             "Sender<&mut [u8], NoEntropy>",
             size_of::<Sender<&mut [u8], NoEntropy>>(),
         ),
+        ("Owed", size_of::<wsmachine::Owed>()),
         ("Config", size_of::<Config>()),
         ("Limits", size_of::<Limits>()),
     ];
     for (name, size) in figures {
         println!("size_of::<{name}>() = {size}");
     }
-    // The halves are the whole: no hidden state beside them.
-    assert_eq!(
-        figures[1].1,
-        figures[2].1 + figures[3].1,
+    // The halves are the whole: no hidden state beside them. A receiving half on its own
+    // also carries what it owes the sending half (a pong's payload among it), which a joined
+    // connection hands over at once and never stores.
+    assert!(
+        figures[1].1 <= figures[2].1 + figures[3].1 - figures[4].1,
         "Connection<&mut [u8]> is more than its two halves"
     );
     // The goal: a connection over caller-owned buffers in at most 256 bytes on 64-bit

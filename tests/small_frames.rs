@@ -3,9 +3,7 @@
 //! the events must be the payloads sent, invalid text must still fail with 1007, and the
 //! frames after it must be untouched.
 
-use wsmachine::{
-    Buffers, Config, Connection, Error, Event, NoEntropy, ProtocolError, Role, Version,
-};
+use wsmachine::{Buffers, Config, Connection, Error, Event, ProtocolError, Version};
 
 mod common;
 
@@ -14,8 +12,7 @@ mod common;
 fn decode(wire: &[u8], input: &mut [u8]) -> (Vec<(bool, Vec<u8>)>, Option<ProtocolError>) {
     let mut output = [0u8; 256];
     let mut message = [0u8; 0];
-    let mut conn = Connection::framed_with(
-        Role::Server,
+    let mut conn = Connection::framed_server_with(
         Version::Hybi13,
         Config::default(),
         Buffers {
@@ -23,7 +20,6 @@ fn decode(wire: &[u8], input: &mut [u8]) -> (Vec<(bool, Vec<u8>)>, Option<Protoc
             output: &mut output,
             message: &mut message,
         },
-        NoEntropy,
     );
     assert_eq!(conn.receive(wire), wire.len());
     let mut got = Vec::new();

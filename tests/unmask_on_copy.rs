@@ -2,7 +2,7 @@
 //! the events must be the ones of a byte-by-byte reference decoding, and invalid text must still
 //! fail.
 
-use wsmachine::{Config, Connection, Event, NoEntropy, ProtocolError, Role, Version};
+use wsmachine::{Config, Connection, Event, ProtocolError, Version};
 
 mod common;
 
@@ -13,7 +13,7 @@ fn masked_frame(opcode: u8, fin: bool, payload: &[u8], key: [u8; 4]) -> Vec<u8> 
 
 /// Feeds `wire` in pieces of the given sizes (cycled) and records every event.
 fn decode(wire: &[u8], pieces: &[usize]) -> Vec<Result<(bool, Vec<u8>), ProtocolError>> {
-    let mut conn = Connection::framed(Role::Server, Version::Hybi13, Config::default(), NoEntropy);
+    let mut conn = Connection::framed_server(Version::Hybi13, Config::default());
     let mut events = Vec::new();
     let mut rest = wire;
     let mut i = 0;

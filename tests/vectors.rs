@@ -7,12 +7,7 @@ use common::*;
 use wsmachine::{Accept, ClientRequest, CloseCode, Config, Connection, Event, Role, Version};
 
 fn framed_server() -> Server {
-    Connection::framed(
-        Role::Server,
-        Version::Hybi13,
-        Config::default(),
-        wsmachine::NoEntropy,
-    )
+    Connection::framed_server(Version::Hybi13, Config::default())
 }
 
 /// A client whose masking keys are `37 fa 21 3d`, the key of RFC 6455 §5.7.
@@ -30,7 +25,10 @@ fn framed_client_with_rfc_mask() -> Connection<Vec<u8>, impl FnMut(&mut [u8])> {
     )
 }
 
-fn events_of<R: wsmachine::Entropy>(conn: &mut Connection<Vec<u8>, R>, input: &[u8]) -> Vec<Seen> {
+fn events_of<R: wsmachine::KeySource>(
+    conn: &mut Connection<Vec<u8>, R>,
+    input: &[u8],
+) -> Vec<Seen> {
     assert_eq!(conn.receive(input), input.len());
     let mut events = Vec::new();
     drain(conn, &mut events);
@@ -71,7 +69,7 @@ fn rfc6455_5_7_frames_decoded_by_a_server() {
             &mut server,
             &[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
         ),
-        [Seen::Text("Hello".into())]
+        [Seen::Message(Message::Text("Hello".into()))]
     );
     // The masked pong answering a ping.
     assert_eq!(
@@ -79,10 +77,10 @@ fn rfc6455_5_7_frames_decoded_by_a_server() {
             &mut server,
             &[0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
         ),
-        [Seen::Pong {
+        [Seen::Message(Message::Pong {
             payload: b"Hello".to_vec(),
             round_trip: None
-        }]
+        })]
     );
 }
 
@@ -91,7 +89,7 @@ fn rfc6455_5_7_frames_decoded_by_a_client() {
     let mut client = framed_client_with_rfc_mask();
     assert_eq!(
         events_of(&mut client, &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]),
-        [Seen::Text("Hello".into())]
+        [Seen::Message(Message::Text("Hello".into()))]
     );
     // Fragmented: "Hel" then "lo".
     assert_eq!(
@@ -99,12 +97,12 @@ fn rfc6455_5_7_frames_decoded_by_a_client() {
             &mut client,
             &[0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f]
         ),
-        [Seen::Text("Hello".into())]
+        [Seen::Message(Message::Text("Hello".into()))]
     );
     // Unmasked ping, answered with the masked pong of §5.7.
     assert_eq!(
         events_of(&mut client, &[0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]),
-        [Seen::Ping(b"Hello".to_vec())]
+        [Seen::Message(Message::Ping(b"Hello".to_vec()))]
     );
     assert_eq!(
         client.pending_output(),
@@ -117,13 +115,13 @@ fn rfc6455_5_7_frames_decoded_by_a_client() {
     frame.extend(std::iter::repeat_n(0xAB, 256));
     assert_eq!(
         events_of(&mut client, &frame),
-        [Seen::Binary(vec![0xAB; 256])]
+        [Seen::Message(Message::Binary(vec![0xAB; 256]))]
     );
     let mut frame = vec![0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0];
     frame.extend(std::iter::repeat_n(0xCD, 65536));
     assert_eq!(
         events_of(&mut client, &frame),
-        [Seen::Binary(vec![0xCD; 65536])]
+        [Seen::Message(Message::Binary(vec![0xCD; 65536]))]
     );
 }
 
@@ -198,7 +196,7 @@ fn hixie76_worked_example_handshake_and_frames() {
     server.consume_output(n);
     assert_eq!(
         events_of(&mut server, b"\x00Hello\xff"),
-        [Seen::Text("Hello".into())]
+        [Seen::Message(Message::Text("Hello".into()))]
     );
     server.send_text("Hello").unwrap();
     assert_eq!(server.pending_output(), b"\x00Hello\xff");
@@ -206,11 +204,11 @@ fn hixie76_worked_example_handshake_and_frames() {
     // The closing handshake: 0xFF 0x00 answered with 0xFF 0x00.
     assert_eq!(
         events_of(&mut server, &[0xFF, 0x00]),
-        [Seen::Close {
+        [Seen::Message(Message::Close {
             code: None,
             reason: String::new(),
             clean: true
-        }]
+        })]
     );
     assert_eq!(server.pending_output(), &[0xFF, 0x00]);
 }
@@ -279,7 +277,7 @@ fn hybi07_and_08_use_sec_websocket_origin() {
                 &mut server,
                 &[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
             ),
-            [Seen::Text("Hello".into())]
+            [Seen::Message(Message::Text("Hello".into()))]
         );
 
         let client = Connection::client(

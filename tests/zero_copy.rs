@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use wsmachine::{Buffers, Config, Connection, Event, NoEntropy, Role, Version};
+use wsmachine::{Buffers, Config, Connection, Event, Version};
 
 mod common;
 
@@ -22,8 +22,7 @@ fn lies_in(payload: &[u8], buffer: &Range<usize>) -> bool {
 fn payloads_are_slices_of_the_input_and_fragmented_messages_of_the_message_buffer() {
     let (mut input, mut output, mut message) = ([0u8; 8192], [0u8; 256], [0u8; 4096]);
     let (input_at, message_at) = (addresses(&input), addresses(&message));
-    let mut conn = Connection::framed_with(
-        Role::Server,
+    let mut conn = Connection::framed_server_with(
         Version::Hybi13,
         Config::default(),
         Buffers {
@@ -31,7 +30,6 @@ fn payloads_are_slices_of_the_input_and_fragmented_messages_of_the_message_buffe
             output: &mut output[..],
             message: &mut message[..],
         },
-        NoEntropy,
     );
     let small = common::text_of(40);
     let large: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();

@@ -1,38 +1,24 @@
-//! The public [`Connection`]: the state machine `Handshaking -> Open -> Closing -> Closed`.
-//!
-//! A connection is two halves with separate buffers. The [`Receiver`] owns the input and yields
-//! events that borrow it; the [`Sender`] owns the output and the connection's state. Automatic
-//! answers (pongs, the close reply, a failed handshake's status) go from one half to the other
-//! during [`Receiver::poll_event`], which is handed the sender, not through a shared lock.
-//! [`Connection::split`] gives both halves at once, so an event can be answered while it is
-//! borrowed:
-//!
-//! ```
-//! # use wsmachine::{Connection, Config, Event};
-//! # fn echo(conn: &mut Connection<Vec<u8>>) -> Result<(), wsmachine::Error> {
-//! let (rx, tx) = conn.split();
-//! while let Some(event) = rx.poll_event(tx)? {
-//!     match event {
-//!         Event::Text(text) => tx.send_text(text)?,
-//!         Event::Binary(data) => tx.send_binary(data)?,
-//!         _ => {}
-//!     }
-//! }
-//! # Ok(()) }
-//! ```
+//! The public [`Connection`] and its two halves, [`Receiver`] and [`Sender`]; every state
+//! transition is in `state.rs`. The rules between the halves are in the crate docs
+//! ("Two halves").
 
 mod receiver;
 mod sender;
+mod state;
 
 pub use receiver::Receiver;
+pub(crate) use receiver::RecvHalf;
 pub use sender::Sender;
+pub use state::Owed;
+
+use state::{RecvState, SendState};
 
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
 use crate::buffer::Storage;
 use crate::close::CloseCode;
-use crate::entropy::{Entropy, NoEntropy};
+use crate::entropy::{Entropy, KeySource, NoEntropy};
 use crate::error::{Error, UsageError};
 use crate::event::Event;
 use crate::handshake::{client, server, Accept, ClientRequest, Request};
@@ -101,78 +87,6 @@ impl Default for Config {
     }
 }
 
-/// A [`Config`] as a connection keeps it: limits as 32-bit numbers and timers with a sentinel
-/// for "none", which saves 40 bytes on every connection.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Settings {
-    limits: [u32; 6],
-    /// `u64::MAX` for none.
-    keepalive_interval: u64,
-    /// `u64::MAX` for none.
-    close_timeout: u64,
-    pub(crate) stream_fragments: bool,
-    pub(crate) secure: bool,
-}
-
-impl Settings {
-    pub(crate) fn new(config: Config) -> Self {
-        let l = config.limits;
-        let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        Settings {
-            limits: [
-                small(l.max_handshake_bytes),
-                small(l.max_headers),
-                small(l.max_frame_payload),
-                small(l.max_message_size),
-                small(l.max_hixie_frame),
-                small(l.max_queued_output),
-            ],
-            keepalive_interval: config.keepalive_interval.unwrap_or(u64::MAX),
-            close_timeout: config.close_timeout.unwrap_or(u64::MAX),
-            stream_fragments: config.stream_fragments,
-            secure: config.secure,
-        }
-    }
-
-    #[inline]
-    pub(crate) fn limits(&self) -> Limits {
-        let [handshake, headers, frame, message, hixie, output] = self.limits.map(|n| n as usize);
-        Limits {
-            max_handshake_bytes: handshake,
-            max_headers: headers,
-            max_frame_payload: frame,
-            max_message_size: message,
-            max_hixie_frame: hixie,
-            max_queued_output: output,
-        }
-    }
-
-    /// [`Limits::max_queued_output`] alone: every send reads it, and building the whole
-    /// [`Limits`] for one field is left to the optimiser otherwise.
-    #[inline(always)]
-    pub(crate) fn max_queued_output(&self) -> usize {
-        self.limits[5] as usize
-    }
-
-    pub(crate) fn keepalive_interval(&self) -> Option<u64> {
-        (self.keepalive_interval != u64::MAX).then_some(self.keepalive_interval)
-    }
-
-    pub(crate) fn close_timeout(&self) -> Option<u64> {
-        (self.close_timeout != u64::MAX).then_some(self.close_timeout)
-    }
-
-    pub(crate) fn config(&self) -> Config {
-        Config {
-            limits: self.limits(),
-            stream_fragments: self.stream_fragments,
-            keepalive_interval: self.keepalive_interval(),
-            close_timeout: self.close_timeout(),
-            secure: self.secure,
-        }
-    }
-}
-
 /// The storage of a connection: input, output, and message reassembly.
 #[derive(Debug)]
 pub struct Buffers<S> {
@@ -184,23 +98,8 @@ pub struct Buffers<S> {
     pub message: S,
 }
 
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Phase {
-    ServerReading,
-    ServerDeciding(server::Parsed),
-    ClientWaiting(client::Expectation),
-    Open,
-    Closed,
-}
-
-/// The close event still to be delivered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct CloseReport {
-    pub(crate) code: Option<CloseCode>,
-    pub(crate) clean: bool,
-}
-
-/// A WebSocket connection of either role and any version, with no I/O inside.
+/// A WebSocket connection of either role and any version, with no I/O inside: the
+/// [`Receiver`] and the [`Sender`] joined, handing what one owes the other over by itself.
 ///
 /// # Call order
 ///
@@ -211,8 +110,10 @@ pub(crate) struct CloseReport {
 /// 2. give it the bytes that arrived: [`receive`](Self::receive), or
 ///    [`read_buffer`](Self::read_buffer) then [`commit_read`](Self::commit_read); at the end of
 ///    the stream, [`handle_eof`](Self::handle_eof);
-/// 3. [`poll_event`](Self::poll_event) until it returns `None`, acting on each event (answer a
-///    request with [`accept`](Self::accept) or [`respond`](Self::respond), send messages);
+/// 3. [`poll_event`](Self::poll_event) (or
+///    [`poll_event_with_sender`](Self::poll_event_with_sender)) until it returns `None`,
+///    acting on each event (answer a request with [`accept`](Self::accept) or
+///    [`respond`](Self::respond), send messages);
 /// 4. send [`pending_output`](Self::pending_output) and [`consume_output`](Self::consume_output)
 ///    what was sent;
 /// 5. wait for input or until [`poll_timeout`](Self::poll_timeout).
@@ -221,9 +122,29 @@ pub(crate) struct CloseReport {
 /// remaining output and close the transport.
 ///
 /// Pings are answered with pongs automatically, and a peer's close frame with the close reply.
-pub struct Connection<S: Storage, R: Entropy = NoEntropy> {
-    rx: Receiver<S>,
+pub struct Connection<S: Storage, R: KeySource = NoEntropy> {
+    rx: RecvHalf<S>,
     tx: Sender<S, R>,
+}
+
+/// Halves that belong to different connections, given back unchanged by [`Connection::join`].
+pub struct JoinError<S: Storage, R: KeySource> {
+    /// The receiving half given.
+    pub receiver: Receiver<S>,
+    /// The sending half given.
+    pub sender: Sender<S, R>,
+}
+
+impl<S: Storage, R: KeySource> core::fmt::Debug for JoinError<S, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("JoinError")
+    }
+}
+
+impl<S: Storage, R: KeySource> core::fmt::Display for JoinError<S, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the two halves belong to different connections")
+    }
 }
 
 #[cfg(feature = "alloc")]
@@ -232,17 +153,28 @@ impl Connection<Vec<u8>, NoEntropy> {
     pub fn server(config: Config) -> Self {
         Self::server_with(config, Buffers::default())
     }
+
+    /// A server connection whose HTTP upgrade was done elsewhere (hyper, axum, HTTP/2
+    /// extended CONNECT): open from the start, framing only.
+    pub fn framed_server(version: Version, config: Config) -> Self {
+        Self::framed_server_with(version, config, Buffers::default())
+    }
 }
 
 #[cfg(feature = "alloc")]
 impl<R: Entropy> Connection<Vec<u8>, R> {
     /// A client connection over growable buffers; the request is queued as output.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::InvalidHeader`] for a request with unsafe header values, and
+    /// [`UsageError::OutputFull`] if it does not fit the output.
     pub fn client(request: &ClientRequest<'_>, config: Config, entropy: R) -> Result<Self, Error> {
         Self::client_with(request, config, Buffers::default(), entropy)
     }
 
-    /// A connection whose HTTP upgrade was done elsewhere (hyper, axum, HTTP/2 extended
-    /// CONNECT): open from the start, framing only.
+    /// A connection of either role whose HTTP upgrade was done elsewhere: open from the start,
+    /// framing only. A client masks its frames with keys from `entropy`.
     pub fn framed(role: Role, version: Version, config: Config, entropy: R) -> Self {
         Self::framed_with(role, version, config, Buffers::default(), entropy)
     }
@@ -262,22 +194,27 @@ impl Default for Buffers<Vec<u8>> {
 impl<S: Storage> Connection<S, NoEntropy> {
     /// A server connection over the given storage, waiting for a request.
     pub fn server_with(config: Config, buffers: Buffers<S>) -> Self {
-        Connection {
-            rx: Receiver::new(buffers.input, buffers.message),
-            tx: Sender::new(
-                buffers.output,
-                NoEntropy,
-                config,
-                Role::Server,
-                Phase::ServerReading,
-            ),
-        }
+        Self::new(
+            Role::Server,
+            RecvState::ServerReading,
+            config,
+            buffers,
+            NoEntropy,
+        )
+    }
+
+    /// [`Connection::framed_server`] over the given storage.
+    pub fn framed_server_with(version: Version, config: Config, buffers: Buffers<S>) -> Self {
+        Self::opened(Role::Server, version, config, buffers, NoEntropy)
     }
 }
 
 impl<S: Storage, R: Entropy> Connection<S, R> {
-    /// A client connection over the given storage; the request is queued as output. Fails if
-    /// the request has unsafe header values or does not fit the output.
+    /// A client connection over the given storage; the request is queued as output.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Connection::client`].
     pub fn client_with(
         request: &ClientRequest<'_>,
         config: Config,
@@ -285,17 +222,22 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         entropy: R,
     ) -> Result<Self, Error> {
         // Closed until the request is queued: a request that does not fit yields no connection.
-        let mut tx = Sender::new(buffers.output, entropy, config, Role::Client, Phase::Closed);
-        let max = tx.config.max_queued_output();
+        let closed = RecvState::Closed {
+            version: None,
+            report: None,
+        };
+        let mut conn = Self::new(Role::Client, closed, config, buffers, entropy);
+        let tx = &mut conn.tx;
+        let max = tx.settings.max_queued_output as usize;
         let expect = client::write_request(&mut tx.output, max, request, &mut tx.entropy)?;
-        tx.await_answer(expect, request.version);
-        Ok(Connection {
-            rx: Receiver::new(buffers.input, buffers.message),
-            tx,
-        })
+        conn.rx.state = RecvState::ClientWaiting {
+            version: request.version,
+            expect,
+        };
+        Ok(conn)
     }
 
-    /// A connection of `role` speaking `version` over the given storage, open from the start.
+    /// [`Connection::framed`] over the given storage.
     pub fn framed_with(
         role: Role,
         version: Version,
@@ -303,103 +245,207 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         buffers: Buffers<S>,
         entropy: R,
     ) -> Self {
-        let mut tx = Sender::new(buffers.output, entropy, config, role, Phase::Open);
-        let decoder = tx.open(version);
-        let mut rx = Receiver::new(buffers.input, buffers.message);
-        rx.decoder = Some(decoder);
-        Connection { rx, tx }
+        Self::opened(role, version, config, buffers, entropy)
+    }
+}
+
+impl<S: Storage, R: KeySource> Connection<S, R> {
+    fn new(role: Role, state: RecvState, config: Config, buffers: Buffers<S>, entropy: R) -> Self {
+        let pair = state::next_pair();
+        Connection {
+            rx: RecvHalf::new(buffers.input, buffers.message, &config, role, state, pair),
+            tx: Sender::new(buffers.output, entropy, &config, role, pair),
+        }
     }
 
-    /// Both halves at once: events from the receiving half can be answered on the sending half
-    /// while they are borrowed.
-    pub fn split(&mut self) -> (&mut Receiver<S>, &mut Sender<S, R>) {
-        (&mut self.rx, &mut self.tx)
+    fn opened(
+        role: Role,
+        version: Version,
+        config: Config,
+        buffers: Buffers<S>,
+        entropy: R,
+    ) -> Self {
+        let state = RecvState::Open {
+            version,
+            decoder: crate::framing::Decoder::for_version(version),
+        };
+        let mut conn = Self::new(role, state, config, buffers, entropy);
+        conn.tx.open(version);
+        conn
     }
 
-    /// The sending half.
+    /// The two halves, owned, to go to two threads or tasks (see the module docs for the
+    /// rules between them). Anything owed is handed over first.
+    ///
+    /// # Errors
+    ///
+    /// The connection itself, unchanged, while the handshake is in progress: the handshake
+    /// reads and writes in turn, so it runs on the joined connection.
+    pub fn into_split(self) -> Result<(Receiver<S>, Sender<S, R>), Self> {
+        if self.rx.state.is_handshaking() || self.tx.state == SendState::Handshaking {
+            return Err(self);
+        }
+        let owed = state::Owed::none(self.rx.pair);
+        Ok((
+            Receiver {
+                half: self.rx,
+                owed,
+            },
+            self.tx,
+        ))
+    }
+
+    /// Joins the halves of one connection again, handing over what the receiving half owes.
+    ///
+    /// # Errors
+    ///
+    /// [`JoinError`], with both halves unchanged, when they belong to different connections.
+    pub fn join(receiver: Receiver<S>, sender: Sender<S, R>) -> Result<Self, JoinError<S, R>> {
+        if receiver.half.pair != sender.pair {
+            return Err(JoinError { receiver, sender });
+        }
+        let Receiver { half, owed } = receiver;
+        let mut conn = Connection {
+            rx: half,
+            tx: sender,
+        };
+        // The halves are of this connection.
+        let _ = conn.tx.handle_owed(owed);
+        Ok(conn)
+    }
+
+    /// The sending half, for what only it does ([`Sender::pong`], [`Sender::ping_at`]).
     pub fn sender(&mut self) -> &mut Sender<S, R> {
         &mut self.tx
+    }
+
+    /// Both halves, borrowed.
+    pub(crate) fn halves(&mut self) -> (&mut RecvHalf<S>, &mut Sender<S, R>) {
+        (&mut self.rx, &mut self.tx)
     }
 
     // Input.
 
     /// Takes bytes from the peer; see [`Receiver::receive`].
     pub fn receive(&mut self, data: &[u8]) -> usize {
-        self.rx.receive(data, &self.tx)
+        self.rx.receive(data)
     }
 
     /// Free input space to read into; see [`Receiver::read_buffer`].
     pub fn read_buffer(&mut self) -> &mut [u8] {
-        self.rx.read_buffer(&self.tx)
+        self.rx.read_buffer()
     }
 
     /// Marks `n` bytes of [`Connection::read_buffer`] as received.
     pub fn commit_read(&mut self, n: usize) {
-        self.rx.commit_read(n, &self.tx)
+        self.rx.commit_read(n)
     }
 
-    /// The transport ended: no more input will come.
+    /// The transport ended: no more input will come; see [`Receiver::handle_eof`].
     pub fn handle_eof(&mut self) {
         self.rx.handle_eof()
     }
 
-    /// Time is now `now` (in a unit the caller chooses, used for every timer): runs the close
-    /// timeout and the keepalive ping, and stamps pings for round-trip times.
+    /// Time is now `now` (in a unit the caller chooses, used for every timer): runs the
+    /// keepalive ping and the close timeout (after which the close event reports 1006).
     pub fn handle_timeout(&mut self, now: u64) {
-        self.tx.advance(now)
+        if self.tx.handle_timeout(now) {
+            self.rx.abort(&mut self.tx);
+        }
     }
 
     // Events.
 
-    /// The next event; see [`Receiver::poll_event`].
+    /// The next event, or `None` until more input arrives; automatic answers (pongs, the
+    /// close reply, a bad request's status) are queued on the way. See
+    /// [`Receiver::poll_event`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Receiver::poll_event`].
     #[must_use = "events must be handled, and polling drives automatic answers"]
-    #[inline]
+    #[inline(always)]
     pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, Error> {
-        self.rx.poll_event(&mut self.tx)
+        self.rx.poll(&mut self.tx)
+    }
+
+    /// [`Connection::poll_event`], with the sending half beside the event: a message can be
+    /// answered (echoed, say) while it is still borrowed, without a copy.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Receiver::poll_event`].
+    #[allow(clippy::type_complexity)]
+    #[inline(always)]
+    pub fn poll_event_with_sender(
+        &mut self,
+    ) -> Result<Option<(Event<'_>, &mut Sender<S, R>)>, Error> {
+        let tx = &mut self.tx;
+        match self.rx.poll(tx) {
+            Ok(Some(event)) => Ok(Some((event, tx))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     // Handshake answers (server).
 
     /// The request awaiting [`accept`](Self::accept) or [`respond`](Self::respond).
     pub fn request(&self) -> Option<Request<'_>> {
-        match self.tx.phase {
-            Phase::ServerDeciding(parsed) => Some(server::view(self.rx.input.data(), parsed)),
+        match self.rx.state {
+            RecvState::ServerDeciding(parsed) => Some(parsed.request(self.rx.input.data())),
             _ => None,
         }
     }
 
     /// Accepts the upgrade request: queues the version's 101 answer and opens the connection.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::NoPendingRequest`] without an upgrade request to answer,
+    /// [`UsageError::ProtocolNotOffered`], [`UsageError::InvalidHeader`],
+    /// [`UsageError::OutputFull`]; nothing changes then.
     pub fn accept(&mut self, accept: Accept<'_>) -> Result<(), Error> {
-        let Phase::ServerDeciding(parsed) = self.tx.phase else {
+        let RecvState::ServerDeciding(parsed) = self.rx.state else {
             return Err(UsageError::NoPendingRequest.into());
         };
-        let Some(version) = parsed.version else {
-            return Err(UsageError::NoPendingRequest.into());
-        };
-        let request = server::view(self.rx.input.data(), parsed);
-        let secure = self.tx.config.secure;
-        let max = self.tx.config.max_queued_output();
-        server::write_accept(&mut self.tx.output, max, &request, &accept, secure)?;
-        self.rx.input.consume(parsed.head_len + parsed.body_len);
-        self.rx.decoder = Some(self.tx.open(version));
+        let secure = self.tx.settings.secure;
+        let max = self.tx.settings.max_queued_output as usize;
+        let input = self.rx.input.data();
+        server::write_accept(&mut self.tx.output, max, input, parsed, &accept, secure)?;
+        self.rx
+            .input
+            .consume(parsed.head_len as usize + usize::from(parsed.body_len));
+        if let Some(version) = self.rx.state.open() {
+            self.tx.open(version);
+        }
         Ok(())
     }
 
     /// Answers the pending request (an upgrade to refuse, or a plain HTTP request) with a
     /// complete HTTP response, `Connection: close`; the connection is then closed.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::NoPendingRequest`], [`UsageError::InvalidHeader`] (also for a status
+    /// outside 100-999), [`UsageError::OutputFull`]; nothing changes then.
     pub fn respond(
         &mut self,
         status: u16,
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(), Error> {
-        let Phase::ServerDeciding(parsed) = self.tx.phase else {
+        let RecvState::ServerDeciding(parsed) = self.rx.state else {
             return Err(UsageError::NoPendingRequest.into());
         };
-        let max = self.tx.config.max_queued_output();
+        let max = self.tx.settings.max_queued_output as usize;
         server::write_response(&mut self.tx.output, max, status, headers, body)?;
-        self.rx.input.consume(parsed.head_len + parsed.body_len);
-        self.tx.shut();
+        self.rx
+            .input
+            .consume(parsed.head_len as usize + usize::from(parsed.body_len));
+        if let Some(end) = self.rx.state.handshake_ended(None) {
+            self.tx.end(end);
+        }
         Ok(())
     }
 
@@ -438,6 +484,12 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         self.tx.ping(payload)
     }
 
+    /// Sends a ping stamped with `now`, whose pong reports its round-trip time; see
+    /// [`Sender::ping_at`].
+    pub fn ping_at(&mut self, now: u64) -> Result<(), Error> {
+        self.tx.ping_at(now)
+    }
+
     /// Closes with 1000; see [`Sender::close`].
     pub fn close(&mut self) -> Result<(), Error> {
         self.tx.close()
@@ -463,22 +515,25 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
     /// When [`handle_timeout`](Self::handle_timeout) must be called next, if a timer runs.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        match (self.tx.keepalive_at.get(), self.tx.close_deadline.get()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.tx.poll_timeout()
     }
 
     // Getters.
 
-    /// Where the connection is in its life.
+    /// Where the connection is in its life: handshaking until both directions opened,
+    /// `Closing` once our close was sent, `Closed` once the receiving direction ended.
     pub fn state(&self) -> State {
-        self.tx.state()
+        match (self.rx.state(), self.tx.state()) {
+            (State::Handshaking, _) | (_, State::Handshaking) => State::Handshaking,
+            (State::Closed, _) | (_, State::Closed) => State::Closed,
+            (_, State::Closing) => State::Closing,
+            _ => State::Open,
+        }
     }
 
     /// The version spoken, once known (a server learns it from the request).
     pub fn version(&self) -> Option<Version> {
-        self.tx.version()
+        self.rx.version()
     }
 
     /// This end's role.
@@ -488,7 +543,16 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
 
     /// The configuration (limits above 4 GiB - 1 read back as 4 GiB - 1).
     pub fn config(&self) -> Config {
-        self.tx.config.config()
+        let tx = &self.tx.settings;
+        let mut limits = self.rx.settings.limits();
+        limits.max_queued_output = tx.max_queued_output as usize;
+        Config {
+            limits,
+            stream_fragments: self.rx.settings.stream_fragments,
+            keepalive_interval: tx.keepalive_interval(),
+            close_timeout: tx.close_timeout(),
+            secure: tx.secure,
+        }
     }
 
     /// Bytes of storage the connection holds now (input, output and message buffers).
@@ -497,11 +561,11 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
     }
 }
 
-impl<S: Storage, R: Entropy> core::fmt::Debug for Connection<S, R> {
+impl<S: Storage, R: KeySource> core::fmt::Debug for Connection<S, R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Connection")
-            .field("tx", &self.tx)
             .field("rx", &self.rx)
+            .field("tx", &self.tx)
             .finish()
     }
 }
@@ -509,7 +573,7 @@ impl<S: Storage, R: Entropy> core::fmt::Debug for Connection<S, R> {
 // What only the fuzz targets (fuzz/) use: built with `--cfg fuzzing`, never in the public API.
 mod fuzzing {
     #[cfg(fuzzing)]
-    impl<S: super::Storage, R: super::Entropy> super::Connection<S, R> {
+    impl<S: super::Storage, R: super::KeySource> super::Connection<S, R> {
         /// Bytes held by the input, output and message buffers, in that order, so that each
         /// can be checked against its own limit.
         #[doc(hidden)]

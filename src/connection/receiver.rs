@@ -1,40 +1,106 @@
-//! The receiving half: the input queue, the decoder, message assembly, and the events.
+//! The receiving half: the input queue, the decoder, message assembly, the receiving
+//! direction's state ([`RecvState`]), and the events.
 //!
 //! An event borrows the input (or the reassembled message); the bytes it borrowed are dropped
 //! at the next call on this half, so payloads are never copied to be handed out.
 
 use core::ops::Range;
 
-use super::{CloseReport, Phase, Sender};
+use super::sender::Sender;
+use super::state::{CloseReport, Owed, OwedEnd, PongPayload, RecvEnd, RecvState};
+use super::{Config, Role, State};
 use crate::buffer::{ByteQueue, Storage};
 use crate::close::{self, CloseCode};
-use crate::entropy::Entropy;
-use crate::error::{Error, HandshakeError, ProtocolError};
-use crate::event::{Close, Event, Fragment, Pong};
-use crate::framing::{Context, Decoded, Decoder, Frame, OpCode};
+use crate::entropy::KeySource;
+use crate::error::{Error, HandshakeError, ProtocolError, UsageError};
+use crate::event::{read_stamp, Close, Event, Fragment, Pong};
+use crate::framing::{Context, Decoded, Decoder, Frame, OpCode, Rules};
 use crate::handshake::{client, server, Response};
+use crate::limits::Limits;
 use crate::message::Assembly;
 use crate::utf8;
+use crate::version::Version;
 
-/// The receiving half of a [`crate::Connection`]: input bytes in, events out.
+/// The receiving half of a connection: input bytes in, events out.
+///
+/// Inside a [`crate::Connection`] it is driven through the connection's own methods;
+/// [`crate::Connection::into_split`] gives it away on its own, to a thread or task of its own.
+/// What its events oblige the sending half to send (pongs, the close reply, the close code of a
+/// violation) is kept as an [`Owed`] value until [`Receiver::take_owed`] hands it over, or is
+/// handed to a sender directly by [`Receiver::poll_event_with`].
 pub struct Receiver<S> {
+    pub(crate) half: RecvHalf<S>,
+    /// What the sending half is owed.
+    pub(crate) owed: Owed,
+}
+
+/// The receiving direction's input, decoding and state. Inside a [`crate::Connection`] what
+/// it owes goes straight to the sending half; a [`Receiver`] keeps it as an [`Owed`] value,
+/// whose 125-byte pong is paid for only by connections that were split.
+pub(crate) struct RecvHalf<S> {
     pub(crate) input: ByteQueue<S>,
     pub(crate) assembly: Assembly<S>,
-    pub(crate) decoder: Option<Decoder>,
+    pub(crate) state: RecvState,
+    pub(crate) settings: RecvSettings,
+    role: Role,
     /// Bytes of input the last event borrowed, dropped at the next call (32 bits: the input
     /// never holds more than 4 GiB - 1).
     borrowed: u32,
     /// Leading input bytes known to hold no end of an HTTP head, so that a head arriving in
     /// pieces is scanned once instead of parsed again from its start at every piece.
     head_scanned: u32,
+    /// The transport said no more input will come; buffered input is still decoded.
     eof: bool,
+    /// The number tying this half to its sending half.
+    pub(crate) pair: u32,
 }
 
-/// An event found by [`Receiver::step`], as positions: built into an [`Event`] afterwards so
+/// The part of a [`Config`] the receiving half uses, as 32-bit numbers (limits stop at
+/// 4 GiB - 1).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RecvSettings {
+    /// Handshake bytes, header fields, frame payload, message size, hixie frame.
+    limits: [u32; 5],
+    /// [`Limits::max_input`] of those limits.
+    max_input: u32,
+    pub(crate) stream_fragments: bool,
+}
+
+impl RecvSettings {
+    fn new(config: &Config) -> Self {
+        let l = config.limits;
+        let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        RecvSettings {
+            limits: [
+                small(l.max_handshake_bytes),
+                small(l.max_headers),
+                small(l.max_frame_payload),
+                small(l.max_message_size),
+                small(l.max_hixie_frame),
+            ],
+            max_input: small(l.max_input()),
+            stream_fragments: config.stream_fragments,
+        }
+    }
+
+    /// The limits, with `max_queued_output` (the sending half's) left at its default.
+    pub(crate) fn limits(&self) -> Limits {
+        let [handshake, headers, frame, message, hixie] = self.limits.map(|n| n as usize);
+        let mut limits = Limits::new();
+        limits.max_handshake_bytes = handshake;
+        limits.max_headers = headers;
+        limits.max_frame_payload = frame;
+        limits.max_message_size = message;
+        limits.max_hixie_frame = hixie;
+        limits
+    }
+}
+
+/// An event found by [`Receiver::advance`], as positions: built into an [`Event`] afterwards so
 /// that decoding holds no borrow of the input.
 enum Ready {
     Request(server::Parsed),
-    Accepted(client::Answered),
+    Accepted(client::Answered, Version),
     Text(Range<usize>),
     Binary(Range<usize>),
     Message {
@@ -54,42 +120,82 @@ enum Ready {
     Closed(CloseReport),
 }
 
-impl<S: Storage> Receiver<S> {
-    pub(crate) fn new(input: S, message: S) -> Self {
-        Receiver {
+/// Where what the receiving direction owes goes while it is polled: kept as an [`Owed`]
+/// value, or applied to the sending half at once.
+pub(crate) trait Hand {
+    /// The handshake completed (client): the sending direction opens.
+    fn open(&mut self, version: Version);
+    /// A ping arrived: its pong is owed.
+    fn pong(&mut self, payload: &[u8]);
+    /// The receiving direction ended: the sending half owes this ending.
+    fn end(&mut self, end: OwedEnd);
+}
+
+impl Hand for Owed {
+    fn open(&mut self, version: Version) {
+        self.open = Some(version);
+    }
+
+    fn pong(&mut self, payload: &[u8]) {
+        // RFC 6455 §5.5.3: only the latest of several pings needs its pong.
+        self.pong = Some(PongPayload::new(payload));
+    }
+
+    fn end(&mut self, end: OwedEnd) {
+        self.end.get_or_insert(end);
+    }
+}
+
+impl<S: Storage, R: KeySource> Hand for Sender<S, R> {
+    fn open(&mut self, version: Version) {
+        Sender::open(self, version)
+    }
+
+    fn pong(&mut self, payload: &[u8]) {
+        self.answer_ping(payload)
+    }
+
+    fn end(&mut self, end: OwedEnd) {
+        Sender::end(self, end)
+    }
+}
+
+impl<S: Storage> RecvHalf<S> {
+    pub(crate) fn new(
+        input: S,
+        message: S,
+        config: &Config,
+        role: Role,
+        state: RecvState,
+        pair: u32,
+    ) -> Self {
+        RecvHalf {
             input: ByteQueue::new(input),
             assembly: Assembly::new(message),
-            decoder: None,
+            state,
+            settings: RecvSettings::new(config),
+            role,
             borrowed: 0,
             head_scanned: 0,
             eof: false,
+            pair,
         }
     }
 
-    /// Takes bytes from the peer; returns how many were taken. Fewer than given means the
-    /// input is full (a fixed buffer, or a frame at its limits): poll events, then give the
-    /// rest. Bytes after the connection closed are taken and ignored.
-    pub fn receive<R: Entropy>(&mut self, data: &[u8], tx: &Sender<S, R>) -> usize {
+    pub(crate) fn receive(&mut self, data: &[u8]) -> usize {
         self.release_borrowed();
-        if matches!(tx.phase, Phase::Closed) {
+        if let RecvState::Closed { .. } = self.state {
             return data.len();
         }
-        let max = self.max_input(tx);
+        let rules = self.rules();
         let queued = self.input.len();
-        let spare = self.input.spare(data.len(), max);
-        let n = match (&tx.phase, self.decoder.as_mut()) {
+        let spare = self.input.spare(data.len(), rules.input_capacity);
+        let n = match &mut self.state {
             // The hybi decoder unmasks a large payload while it is copied in.
-            (Phase::Open, Some(Decoder::Hybi(decoder))) => {
-                let cx = Context {
-                    role: tx.role,
-                    limits: &tx.config.limits(),
-                    input_capacity: max,
-                    message_is_text: self.assembly.in_progress(),
-                    message_len: self.assembly.len(),
-                    utf8: &mut self.assembly.utf8,
-                };
-                decoder.copy_in(queued, spare, data, &cx)
-            }
+            RecvState::Open {
+                decoder: Decoder::Hybi(decoder),
+                ..
+            } => decoder.copy_in(queued, spare, data, &rules),
             _ => {
                 let n = spare.len().min(data.len());
                 spare[..n].copy_from_slice(&data[..n]);
@@ -100,77 +206,87 @@ impl<S: Storage> Receiver<S> {
         n
     }
 
-    /// Free input space to read into directly (one copy less than [`Receiver::receive`]); mark
-    /// what was read with [`Receiver::commit_read`]. Empty when the input is full.
-    pub fn read_buffer<R: Entropy>(&mut self, tx: &Sender<S, R>) -> &mut [u8] {
+    pub(crate) fn read_buffer(&mut self) -> &mut [u8] {
         self.release_borrowed();
-        let max = self.max_input(tx);
+        let max = self.max_input();
         self.input.spare(16 * 1024, max)
     }
 
-    /// Marks `n` bytes of [`Receiver::read_buffer`] as received.
-    pub fn commit_read<R: Entropy>(&mut self, n: usize, tx: &Sender<S, R>) {
-        if matches!(tx.phase, Phase::Closed) {
+    pub(crate) fn commit_read(&mut self, n: usize) {
+        if let RecvState::Closed { .. } = self.state {
             return;
         }
         self.input.commit(n);
     }
 
-    /// The transport ended: no more input will come. Buffered input is still processed.
-    pub fn handle_eof(&mut self) {
+    pub(crate) fn handle_eof(&mut self) {
         self.eof = true;
     }
 
-    /// Bytes received and not yet consumed by an event or a handshake (for taking a plain HTTP
-    /// request's stream back).
-    pub fn buffered_input(&self) -> &[u8] {
+    pub(crate) fn buffered_input(&self) -> &[u8] {
         self.input.data()
     }
 
-    /// The next event, or `None` until more input arrives. Call it until it returns `None`
-    /// after every input. A protocol violation returns its error once (the close frame is
-    /// queued), and the close event follows.
-    #[must_use = "events must be handled, and polling drives automatic answers"]
-    // Inlined so that the common event reaches the caller in registers: returned through
-    // memory, its two words are stored apart and read back as one, which stalls.
+    pub(crate) fn state(&self) -> State {
+        match self.state {
+            _ if self.state.is_handshaking() => State::Handshaking,
+            RecvState::Closed { .. } => State::Closed,
+            _ => State::Open,
+        }
+    }
+
+    pub(crate) fn version(&self) -> Option<Version> {
+        self.state.version()
+    }
+
+    pub(crate) fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The next event; what it owes goes to `hand`.
     #[inline(always)]
-    pub fn poll_event<'a, R: Entropy>(
-        &'a mut self,
-        tx: &mut Sender<S, R>,
-    ) -> Result<Option<Event<'a>>, Error> {
+    pub(crate) fn poll<H: Hand>(&mut self, hand: &mut H) -> Result<Option<Event<'_>>, Error> {
         self.release_borrowed();
-        if let (Phase::Open, None, Some(Decoder::Hybi(decoder))) = (
-            &tx.phase,
-            self.assembly.in_progress(),
-            self.decoder.as_mut(),
-        ) {
-            // Most messages are one small frame: decoded without the general state machine,
-            // with the same checks and the same result.
-            if let Some(frame) =
-                decoder.step_small(self.input.data_mut(), tx.role, &tx.config.limits())
+        if self.assembly.in_progress().is_none() {
+            // No fragmented message in progress: said as constants, so that the header checks
+            // that depend on one fold away.
+            let rules = Rules {
+                message_is_text: None,
+                message_len: 0,
+                ..self.rules()
+            };
+            if let RecvState::Open {
+                decoder: Decoder::Hybi(decoder),
+                ..
+            } = &mut self.state
             {
-                // The frame fits the input, which never holds more than 4 GiB - 1.
-                self.borrowed = frame.total as u32;
-                let payload = &self.input.data()[frame.payload];
-                if !frame.is_text {
-                    return Ok(Some(Event::Binary(payload)));
+                // Most messages are one small frame: decoded without the general state
+                // machine, with the same header parse and the same result.
+                if let Some(frame) = decoder.step_small(self.input.data_mut(), &rules) {
+                    // The frame fits the input, which never holds more than 4 GiB - 1.
+                    self.borrowed = frame.total as u32;
+                    let payload = &self.input.data()[frame.payload];
+                    if !frame.is_text {
+                        return Ok(Some(Event::Binary(payload)));
+                    }
+                    return match utf8::validate(payload) {
+                        Ok(text) => Ok(Some(Event::Text(text))),
+                        Err(_) => {
+                            let error = ProtocolError::InvalidUtf8;
+                            end(&mut self.state, hand, RecvEnd::Violation(error));
+                            Err(Error::Protocol(error))
+                        }
+                    };
                 }
-                return match utf8::validate(payload) {
-                    Ok(text) => Ok(Some(Event::Text(text))),
-                    Err(_) => Err(tx.fail(ProtocolError::InvalidUtf8)),
-                };
             }
         }
-        self.poll_general(tx)
+        self.poll_general(hand)
     }
 
     /// Everything but the small-frame path: kept out of line so that path stays short.
     #[inline(never)]
-    fn poll_general<'a, R: Entropy>(
-        &'a mut self,
-        tx: &mut Sender<S, R>,
-    ) -> Result<Option<Event<'a>>, Error> {
-        let ready = match self.step(tx) {
+    fn poll_general<H: Hand>(&mut self, hand: &mut H) -> Result<Option<Event<'_>>, Error> {
+        let ready = match self.advance(hand) {
             Ok(Some(ready)) => ready,
             Ok(None) => {
                 self.input.release_if_empty();
@@ -178,15 +294,100 @@ impl<S: Storage> Receiver<S> {
             }
             Err(e) => return Err(e),
         };
-        self.build(ready, tx)
+        let RecvHalf {
+            input,
+            assembly,
+            state,
+            ..
+        } = self;
+        let input = input.data();
+        let mut invalid_text = || {
+            let error = ProtocolError::InvalidUtf8;
+            end(state, hand, RecvEnd::Violation(error));
+            Err(Error::Protocol(error))
+        };
+        let event = match ready {
+            Ready::Request(parsed) => {
+                let request = parsed.request(input);
+                if parsed.version.is_some() {
+                    Event::Request(request)
+                } else {
+                    Event::HttpRequest(request)
+                }
+            }
+            Ready::Accepted(answered, version) => Event::Accepted(Response {
+                head: &input[..answered.head_len],
+                status: answered.status,
+                version,
+            }),
+            Ready::Text(range) => match utf8::validate(&input[range]) {
+                Ok(text) => Event::Text(text),
+                Err(_) => return invalid_text(),
+            },
+            Ready::Binary(range) => Event::Binary(&input[range]),
+            Ready::Message { is_text: true } => match utf8::validate(assembly.data()) {
+                Ok(text) => Event::Text(text),
+                Err(_) => return invalid_text(),
+            },
+            Ready::Message { is_text: false } => Event::Binary(assembly.data()),
+            Ready::Fragment {
+                payload,
+                is_text,
+                is_final,
+            } => Event::Fragment(Fragment {
+                data: &input[payload],
+                is_text,
+                is_final,
+            }),
+            Ready::Ping(range) => Event::Ping(&input[range]),
+            Ready::Pong(range, sent_at) => Event::Pong(Pong {
+                payload: &input[range],
+                sent_at,
+            }),
+            Ready::Close { code, reason } => Event::Close(Close {
+                code,
+                // Checked when the close frame was parsed.
+                reason: core::str::from_utf8(&input[reason]).unwrap_or(""),
+                clean: true,
+            }),
+            Ready::Closed(report) => Event::Close(Close {
+                code: report.code,
+                reason: "",
+                clean: report.clean,
+            }),
+        };
+        Ok(Some(event))
+    }
+
+    /// The rules frames are checked against now.
+    #[inline(always)]
+    fn rules(&self) -> Rules {
+        let [_, _, frame, message, hixie] = self.settings.limits;
+        Rules {
+            role: self.role,
+            max_frame_payload: frame as usize,
+            max_message_size: message as usize,
+            max_hixie_frame: hixie as usize,
+            input_capacity: self.max_input(),
+            message_is_text: self.assembly.in_progress(),
+            message_len: self.assembly.len(),
+        }
     }
 
     /// The most input held at once: the limits' need, or the storage's size if smaller.
-    fn max_input<R>(&self, tx: &Sender<S, R>) -> usize {
-        tx.config
-            .limits()
-            .max_input()
-            .min(self.input.max_capacity())
+    #[inline(always)]
+    fn max_input(&self) -> usize {
+        (self.settings.max_input as usize).min(self.input.max_capacity())
+    }
+
+    /// The limits a handshake head is read under: a head must also leave room in the input
+    /// for hixie's key bytes, so that storage smaller than the head limit reports a head too
+    /// large instead of waiting for room that never comes.
+    fn handshake_limits(&self) -> Limits {
+        let mut limits = self.settings.limits();
+        let room = self.max_input().saturating_sub(16);
+        limits.max_handshake_bytes = limits.max_handshake_bytes.min(room);
+        limits
     }
 
     fn release_borrowed(&mut self) {
@@ -197,99 +398,103 @@ impl<S: Storage> Receiver<S> {
         self.assembly.release_delivered();
     }
 
-    fn step<R: Entropy>(&mut self, tx: &mut Sender<S, R>) -> Result<Option<Ready>, Error> {
+    /// The state machine: what the input holds next, as positions.
+    fn advance<H: Hand>(&mut self, hand: &mut H) -> Result<Option<Ready>, Error> {
         loop {
-            let reading_head = matches!(tx.phase, Phase::ServerReading | Phase::ClientWaiting(_));
-            if reading_head && !self.head_may_be_complete(tx) {
-                return Ok(None);
-            }
-            match tx.phase {
-                Phase::ServerReading => {
-                    return match server::parse(self.input.data(), &tx.config.limits()) {
+            let version = match self.state {
+                RecvState::ServerReading => {
+                    let limits = self.handshake_limits();
+                    if !self.head_may_be_complete(&limits) {
+                        return Ok(None);
+                    }
+                    return match server::parse(self.input.data(), &limits) {
                         Ok(Some(parsed)) => {
-                            tx.await_decision(parsed);
+                            self.state.request_read(parsed);
                             Ok(Some(Ready::Request(parsed)))
                         }
-                        Ok(None) if self.eof => {
-                            Err(self.handshake_failed(tx, HandshakeError::ConnectionClosed))
-                        }
+                        Ok(None) if self.eof => Err(self.handshake_failed(
+                            HandshakeError::ConnectionClosed,
+                            false,
+                            hand,
+                        )),
                         Ok(None) => Ok(None),
-                        Err(e) => {
-                            server::write_failure(&mut tx.output, tx.config.max_queued_output(), e);
-                            Err(self.handshake_failed(tx, e))
-                        }
+                        Err(e) => Err(self.handshake_failed(e, true, hand)),
                     };
                 }
-                Phase::ServerDeciding(_) => return Ok(None),
-                Phase::ClientWaiting(expect) => {
-                    let version = tx.version.unwrap_or(crate::Version::Hybi13);
-                    return match client::parse_response(
-                        self.input.data(),
-                        version,
-                        &expect,
-                        &tx.config.limits(),
-                    ) {
+                RecvState::ServerDeciding(_) => return Ok(None),
+                RecvState::ClientWaiting { version, expect } => {
+                    let limits = self.handshake_limits();
+                    if !self.head_may_be_complete(&limits) {
+                        return Ok(None);
+                    }
+                    let input = self.input.data();
+                    return match client::parse_response(input, version, &expect, &limits) {
                         Ok(Some(answered)) => {
-                            self.decoder = Some(tx.open(version));
+                            self.state.open();
+                            hand.open(version);
                             self.borrowed = answered.total_len as u32;
-                            Ok(Some(Ready::Accepted(answered)))
+                            Ok(Some(Ready::Accepted(answered, version)))
                         }
-                        Ok(None) if self.eof => {
-                            Err(self.handshake_failed(tx, HandshakeError::ConnectionClosed))
-                        }
+                        Ok(None) if self.eof => Err(self.handshake_failed(
+                            HandshakeError::ConnectionClosed,
+                            false,
+                            hand,
+                        )),
                         Ok(None) => Ok(None),
-                        Err(e) => Err(self.handshake_failed(tx, e)),
+                        Err(e) => Err(self.handshake_failed(e, false, hand)),
                     };
                 }
-                Phase::Closed => return Ok(tx.pending_close.take().map(Ready::Closed)),
-                Phase::Open => {}
-            }
-            let limits = tx.config.limits();
-            let input_capacity = self.max_input(tx);
-            let Some(decoder) = self.decoder.as_mut() else {
-                return Ok(None);
+                RecvState::Closed { .. } => return Ok(self.state.take_report().map(Ready::Closed)),
+                RecvState::Open { version, .. } => version,
             };
-            let cx = Context {
-                role: tx.role,
-                limits: &limits,
-                input_capacity,
-                message_is_text: self.assembly.in_progress(),
-                message_len: self.assembly.len(),
-                utf8: &mut self.assembly.utf8,
+            let rules = self.rules();
+            let decoded = {
+                let RecvState::Open { decoder, .. } = &mut self.state else {
+                    return Ok(None);
+                };
+                let cx = Context {
+                    rules,
+                    utf8: &mut self.assembly.utf8,
+                };
+                decoder.step(self.input.data_mut(), cx)
             };
-            match decoder.step(self.input.data_mut(), cx) {
+            match decoded {
                 Ok(Decoded::Partial) => {
                     if !self.eof {
                         return Ok(None);
                     }
-                    if tx.version == Some(crate::Version::Hixie75) {
-                        // hixie-75's only close is the end of the stream.
-                        tx.enter_closed(CloseReport {
-                            code: None,
-                            clean: true,
-                        });
-                    } else {
-                        tx.abort();
-                    }
+                    end(&mut self.state, hand, RecvEnd::Eof);
                 }
                 Ok(Decoded::Discard(n)) => self.input.consume(n),
-                Ok(Decoded::Frame(frame)) => match self.on_frame(frame, tx) {
+                Ok(Decoded::Frame(frame)) => match self.on_frame(frame, version, hand) {
                     Ok(Some(ready)) => return Ok(Some(ready)),
                     Ok(None) => {}
-                    Err(e) => return Err(tx.fail(e)),
+                    Err(e) => return Err(self.fail(e, hand)),
                 },
-                Err(e) => return Err(tx.fail(e)),
+                Err(e) => return Err(self.fail(e, hand)),
             }
         }
+    }
+
+    /// The peer broke the protocol: the receiving side closes, and the sending half owes the
+    /// close frame with the violation's code (RFC 6455 §7.1.7).
+    fn fail<H: Hand>(&mut self, error: ProtocolError, hand: &mut H) -> Error {
+        end(&mut self.state, hand, RecvEnd::Violation(error));
+        Error::Protocol(error)
+    }
+
+    /// The sending half gave up waiting for the peer's close: the close event is 1006.
+    pub(crate) fn abort<H: Hand>(&mut self, hand: &mut H) {
+        end(&mut self.state, hand, RecvEnd::Abort);
     }
 
     /// Whether parsing the head can tell more than last time: a head end (a line feed, an
     /// optional carriage return, a line feed) arrived, the input passed the head limit, or the
     /// stream ended. httparse's verdict on the bytes up to the first head end is its verdict on
     /// all of them, so skipping the parse until then changes no outcome, only its cost.
-    fn head_may_be_complete<R>(&mut self, tx: &Sender<S, R>) -> bool {
+    fn head_may_be_complete(&mut self, limits: &Limits) -> bool {
         let data = self.input.data();
-        if self.eof || data.len() > tx.config.limits().max_handshake_bytes {
+        if self.eof || data.len() >= limits.max_handshake_bytes {
             return true;
         }
         // Two bytes back: the end may straddle the previous scan's edge.
@@ -307,37 +512,47 @@ impl<S: Storage> Receiver<S> {
         found
     }
 
-    fn handshake_failed<R: Entropy>(&mut self, tx: &mut Sender<S, R>, e: HandshakeError) -> Error {
-        tx.shut();
-        Error::Handshake(e)
+    /// The handshake failed: closed, with no close event. A server whose request was bad
+    /// (`answer`) owes the sending half the HTTP answer with the error's status.
+    fn handshake_failed<H: Hand>(
+        &mut self,
+        error: HandshakeError,
+        answer: bool,
+        hand: &mut H,
+    ) -> Error {
+        if let Some(end) = self.state.handshake_ended(answer.then_some(error)) {
+            hand.end(end);
+        }
+        Error::Handshake(error)
     }
 
-    fn on_frame<R: Entropy>(
+    fn on_frame<H: Hand>(
         &mut self,
         frame: Frame,
-        tx: &mut Sender<S, R>,
+        version: Version,
+        hand: &mut H,
     ) -> Result<Option<Ready>, ProtocolError> {
         let payload = frame.payload.clone();
         match frame.opcode {
             OpCode::Ping => {
-                tx.answer_ping(&self.input.data()[payload.clone()]);
+                hand.pong(&self.input.data()[payload.clone()]);
                 self.borrowed = frame.total as u32;
                 Ok(Some(Ready::Ping(payload)))
             }
             OpCode::Pong => {
-                let rtt = tx.pong_received(&self.input.data()[payload.clone()]);
+                let sent_at = read_stamp(&self.input.data()[payload.clone()]);
                 self.borrowed = frame.total as u32;
-                Ok(Some(Ready::Pong(payload, rtt)))
+                Ok(Some(Ready::Pong(payload, sent_at)))
             }
             OpCode::Close => {
-                let is_hixie = tx.version.is_some_and(|v| v.is_hixie());
+                let is_hixie = version.is_hixie();
                 let code = if is_hixie {
                     None
                 } else {
                     close::parse_close_payload(&self.input.data()[payload.clone()])?
                         .map(|(code, _)| code)
                 };
-                tx.peer_closed(code);
+                end(&mut self.state, hand, RecvEnd::PeerClose(code));
                 self.borrowed = frame.total as u32;
                 let reported = if is_hixie {
                     None
@@ -354,15 +569,11 @@ impl<S: Storage> Receiver<S> {
                     reason,
                 }))
             }
-            OpCode::Text | OpCode::Binary | OpCode::Continuation => self.on_data(frame, tx),
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => self.on_data(frame),
         }
     }
 
-    fn on_data<R: Entropy>(
-        &mut self,
-        frame: Frame,
-        tx: &mut Sender<S, R>,
-    ) -> Result<Option<Ready>, ProtocolError> {
+    fn on_data(&mut self, frame: Frame) -> Result<Option<Ready>, ProtocolError> {
         let payload = frame.payload.clone();
         let is_text = match frame.opcode {
             OpCode::Text => true,
@@ -383,8 +594,8 @@ impl<S: Storage> Receiver<S> {
                 Ready::Binary(payload)
             }));
         }
-        let stream = tx.config.stream_fragments;
-        let max_message = tx.config.limits().max_message_size;
+        let stream = self.settings.stream_fragments;
+        let max_message = self.settings.limits[3] as usize;
         self.assembly.add(
             is_text,
             &self.input.data()[payload.clone()],
@@ -405,70 +616,125 @@ impl<S: Storage> Receiver<S> {
         self.input.consume(frame.total);
         Ok(frame.fin.then_some(Ready::Message { is_text }))
     }
+}
 
-    fn build<'a, R: Entropy>(
-        &'a self,
-        ready: Ready,
-        tx: &mut Sender<S, R>,
-    ) -> Result<Option<Event<'a>>, Error> {
-        let input = self.input.data();
-        let event = match ready {
-            Ready::Request(parsed) => {
-                let request = server::view(input, parsed);
-                if parsed.version.is_some() {
-                    Event::Request(request)
-                } else {
-                    Event::HttpRequest(request)
-                }
-            }
-            Ready::Accepted(answered) => Event::Accepted(Response {
-                head: &input[..answered.head_len],
-                status: answered.status,
-                version: tx.version.unwrap_or(crate::Version::Hybi13),
-            }),
-            Ready::Text(range) => match utf8::validate(&input[range]) {
-                Ok(text) => Event::Text(text),
-                Err(_) => return Err(tx.fail(ProtocolError::InvalidUtf8)),
-            },
-            Ready::Binary(range) => Event::Binary(&input[range]),
-            Ready::Message { is_text: true } => match utf8::validate(self.assembly.data()) {
-                Ok(text) => Event::Text(text),
-                Err(_) => return Err(tx.fail(ProtocolError::InvalidUtf8)),
-            },
-            Ready::Message { is_text: false } => Event::Binary(self.assembly.data()),
-            Ready::Fragment {
-                payload,
-                is_text,
-                is_final,
-            } => Event::Fragment(Fragment {
-                data: &input[payload],
-                is_text,
-                is_final,
-            }),
-            Ready::Ping(range) => Event::Ping(&input[range]),
-            Ready::Pong(range, round_trip) => Event::Pong(Pong {
-                payload: &input[range],
-                round_trip,
-            }),
-            Ready::Close { code, reason } => Event::Close(Close {
-                code,
-                // Checked when the close frame was parsed.
-                reason: core::str::from_utf8(&input[reason]).unwrap_or(""),
-                clean: true,
-            }),
-            Ready::Closed(report) => Event::Close(Close {
-                code: report.code,
-                reason: "",
-                clean: report.clean,
-            }),
-        };
-        Ok(Some(event))
+impl<S: Storage> Receiver<S> {
+    /// The next event, or `None` until more input arrives. Call it until it returns `None`
+    /// after every input. A protocol violation returns its error once, and the close event
+    /// follows. What the events oblige the sending half to send is kept for
+    /// [`Receiver::take_owed`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protocol`] for a peer's violation (the receiving side is then closed and the
+    /// sending half owes the close frame with the violation's code), [`Error::Handshake`] for
+    /// a failed handshake.
+    #[must_use = "events must be handled, and their answers handed to the sending half"]
+    #[inline(always)]
+    pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, Error> {
+        self.half.poll(&mut self.owed)
+    }
+
+    /// [`Receiver::poll_event`], handing what is owed to `sender` at once (pongs, the close
+    /// reply): for both halves on one thread, with an event still borrowed while it is
+    /// answered on `sender`.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Receiver::poll_event`], and [`UsageError::ForeignHalf`] when `sender`
+    /// belongs to another connection; nothing changes then.
+    #[must_use = "events must be handled, and polling drives automatic answers"]
+    #[inline(always)]
+    pub fn poll_event_with<R: KeySource>(
+        &mut self,
+        sender: &mut Sender<S, R>,
+    ) -> Result<Option<Event<'_>>, Error> {
+        if sender.pair != self.owed.pair {
+            return Err(UsageError::ForeignHalf.into());
+        }
+        if let Some(owed) = self.owed.take() {
+            let _ = sender.handle_owed(owed);
+        }
+        self.half.poll(sender)
+    }
+
+    /// What the sending half is owed since the last call: give it to this connection's
+    /// [`Sender::handle_owed`]. `None` when nothing is owed.
+    pub fn take_owed(&mut self) -> Option<Owed> {
+        self.owed.take()
+    }
+
+    /// Takes bytes from the peer; returns how many were taken. Fewer than given means the
+    /// input is full (a fixed buffer, or a frame at its limits): poll events, then give the
+    /// rest. Bytes after the receiving side closed are taken and ignored.
+    pub fn receive(&mut self, data: &[u8]) -> usize {
+        self.half.receive(data)
+    }
+
+    /// Free input space to read into directly (one copy less than [`Receiver::receive`]); mark
+    /// what was read with [`Receiver::commit_read`]. Empty only when the input holds events not
+    /// yet polled, or the receiving side is closed.
+    pub fn read_buffer(&mut self) -> &mut [u8] {
+        self.half.read_buffer()
+    }
+
+    /// Marks `n` bytes of [`Receiver::read_buffer`] as received.
+    pub fn commit_read(&mut self, n: usize) {
+        self.half.commit_read(n)
+    }
+
+    /// The transport ended: no more input will come. Buffered input is still decoded; then the
+    /// connection reports its close (1006, or a clean close on hixie-75, whose only close is
+    /// the end of the stream).
+    pub fn handle_eof(&mut self) {
+        self.half.handle_eof()
+    }
+
+    /// Bytes received and not yet consumed by an event or a handshake (for taking a plain HTTP
+    /// request's stream back).
+    pub fn buffered_input(&self) -> &[u8] {
+        self.half.buffered_input()
+    }
+
+    /// The receiving direction's state: [`State::Handshaking`], [`State::Open`], and
+    /// [`State::Closed`] once the peer's close arrived, the peer broke the protocol or the
+    /// input ended (the close event may still be pending).
+    pub fn state(&self) -> State {
+        self.half.state()
+    }
+
+    /// The version spoken, once known (a server learns it from the request).
+    pub fn version(&self) -> Option<Version> {
+        self.half.version()
+    }
+
+    /// The connection's role.
+    pub fn role(&self) -> Role {
+        self.half.role()
+    }
+}
+
+/// Ends the receiving direction and hands over what the sending half owes for it.
+fn end<H: Hand>(state: &mut RecvState, hand: &mut H, how: RecvEnd) {
+    if let Some(end) = state.end(how) {
+        hand.end(end);
     }
 }
 
 impl<S> core::fmt::Debug for Receiver<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Receiver")
+            .field("half", &self.half)
+            .field("owed", &self.owed)
+            .finish()
+    }
+}
+
+impl<S> core::fmt::Debug for RecvHalf<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RecvHalf")
+            .field("role", &self.role)
+            .field("state", &self.state)
             .field("eof", &self.eof)
             .finish_non_exhaustive()
     }

@@ -1,101 +1,89 @@
-//! The sending half: the output queue, the commands that fill it, and the connection's state.
-//!
-//! The state lives here because every transition ends in bytes to send (an answer, a pong, a
-//! close frame); the receiving half drives transitions through the `pub(crate)` methods in the
-//! `transitions` block below, which are the only code that changes [`Phase`].
+//! The sending half: the output queue, the commands that fill it, the sending direction's
+//! state ([`SendState`]) and its timers (keepalive ping, close timeout).
 
-use super::{CloseReport, Config, Phase, Role, Settings, State};
+use super::state::{Deadline, Framing, Owed, OwedEnd, SendState, Write};
+use super::{Config, Role, State};
 use crate::buffer::{ByteQueue, Storage};
 use crate::close::{CloseCode, MAX_REASON_LEN};
-use crate::entropy::Entropy;
-use crate::error::{Error, ProtocolError, UsageError};
-use crate::framing::{hixie, hybi, Decoder, OpCode};
-use crate::handshake::http::fnv1a;
+use crate::entropy::KeySource;
+use crate::error::{Error, UsageError};
+use crate::event::ping_stamp;
+use crate::framing::{hixie, hybi, OpCode};
+use crate::handshake::server;
 use crate::version::Version;
 
-/// The sending half of a [`crate::Connection`]: messages, pings, close, and the output bytes.
+/// The sending half of a connection: messages, pings, close, and the output bytes.
 ///
-/// Obtained with [`crate::Connection::split`], so that a borrowed event from the receiving
-/// half can be answered (echoed, say) without copying it first.
+/// Inside a [`crate::Connection`] it is reached through the connection's own methods or
+/// [`crate::Connection::poll_event_with_sender`]; [`crate::Connection::into_split`] gives it
+/// away on its own, to a thread or task of its own. What the receiving half owes it (pongs,
+/// the close reply) arrives through [`Sender::handle_owed`].
 pub struct Sender<S, R> {
     pub(crate) output: ByteQueue<S>,
     pub(crate) entropy: R,
-    pub(crate) config: Settings,
+    pub(crate) settings: SendSettings,
     pub(crate) role: Role,
-    pub(crate) version: Option<Version>,
-    pub(crate) phase: Phase,
-    sent_close: bool,
-    /// The kind of the fragmented message being sent: `Some(true)` for text.
-    sending: Option<bool>,
-    /// Whether a whole text or binary message may go out as a frame with no more checks, and
-    /// masked or not: open, hybi, no close sent, no fragmented message in progress. Kept up to
-    /// date by every change of those (see `refresh_quick_send`), so that a send tests one
-    /// byte instead of five fields.
-    quick_send: Quick,
-    /// The close event still to deliver.
-    pub(crate) pending_close: Option<CloseReport>,
-    pub(crate) now: u64,
-    /// When the last ping was sent, its payload's hash, and whether a pong may still answer
-    /// it, for the round-trip time. Three fields: `Option<(u64, u32)>` would take 24 bytes,
-    /// where these pack with the other small fields.
-    ping_sent_at: u64,
-    ping_hash: u32,
-    ping_unanswered: bool,
-    pub(crate) keepalive_at: Deadline,
-    pub(crate) close_deadline: Deadline,
+    pub(crate) pair: u32,
+    pub(crate) state: SendState,
+    /// The latest time given to [`Sender::handle_timeout`]: deadlines are set from it.
+    now: u64,
+    keepalive_at: Deadline,
+    close_deadline: Deadline,
 }
 
-/// What [`Sender::send_text`] and [`Sender::send_binary`] may skip their checks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Quick {
-    No,
-    /// A server's frames.
-    Unmasked,
-    /// A client's frames, with a key from the entropy.
-    Masked,
+/// The part of a [`Config`] the sending half uses, kept small.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SendSettings {
+    pub(crate) max_queued_output: u32,
+    /// `u64::MAX` for none.
+    keepalive_interval: u64,
+    /// `u64::MAX` for none.
+    close_timeout: u64,
+    pub(crate) secure: bool,
 }
 
-/// A time in the caller's unit, or never; the size of a `u64` where `Option<u64>` takes 16
-/// bytes, in a struct kept for every connection. `u64::MAX` means never: a deadline that
-/// saturated there could not pass anyway.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Deadline(u64);
-
-impl Deadline {
-    pub(crate) const NEVER: Deadline = Deadline(u64::MAX);
-
-    fn at(time: Option<u64>) -> Self {
-        Deadline(time.unwrap_or(u64::MAX))
+impl SendSettings {
+    pub(crate) fn new(config: &Config) -> Self {
+        SendSettings {
+            max_queued_output: u32::try_from(config.limits.max_queued_output).unwrap_or(u32::MAX),
+            keepalive_interval: config.keepalive_interval.unwrap_or(u64::MAX),
+            close_timeout: config.close_timeout.unwrap_or(u64::MAX),
+            secure: config.secure,
+        }
     }
 
-    pub(crate) fn get(self) -> Option<u64> {
-        (self != Self::NEVER).then_some(self.0)
+    pub(crate) fn keepalive_interval(&self) -> Option<u64> {
+        (self.keepalive_interval != u64::MAX).then_some(self.keepalive_interval)
+    }
+
+    pub(crate) fn close_timeout(&self) -> Option<u64> {
+        (self.close_timeout != u64::MAX).then_some(self.close_timeout)
     }
 }
 
-impl<S: Storage, R: Entropy> Sender<S, R> {
-    pub(crate) fn new(output: S, entropy: R, config: Config, role: Role, phase: Phase) -> Self {
+impl<S: Storage, R: KeySource> Sender<S, R> {
+    pub(crate) fn new(output: S, entropy: R, config: &Config, role: Role, pair: u32) -> Self {
         Sender {
             output: ByteQueue::new(output),
             entropy,
-            config: Settings::new(config),
+            settings: SendSettings::new(config),
             role,
-            version: None,
-            phase,
-            sent_close: false,
-            sending: None,
-            quick_send: Quick::No,
-            pending_close: None,
+            pair,
+            state: SendState::Handshaking,
             now: 0,
-            ping_sent_at: 0,
-            ping_hash: 0,
-            ping_unanswered: false,
             keepalive_at: Deadline::NEVER,
             close_deadline: Deadline::NEVER,
         }
     }
 
-    /// Sends a text message.
+    /// Sends a text message (RFC 6455 §5.6; hixie §4.2 text frame).
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::NotOpen`] before the handshake, [`UsageError::Closed`] once a close was
+    /// sent or the connection closed, [`UsageError::FragmentOrder`] inside a fragmented
+    /// message, [`UsageError::OutputFull`] when the frame does not fit
+    /// [`crate::Limits::max_queued_output`]. Nothing is queued then.
     #[inline(always)]
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
         if self.send_quick(OpCode::Text, text.as_bytes()) {
@@ -108,11 +96,8 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     /// enough to be inlined into the caller's loop.
     #[inline(never)]
     fn send_text_checked(&mut self, text: &str) -> Result<(), Error> {
-        let version = self.check_open()?;
-        if self.sending.is_some() {
-            return Err(UsageError::FragmentOrder.into());
-        }
-        if version.is_hixie() {
+        let framing = self.check_whole_message()?;
+        if framing == Framing::Hixie {
             let max = self.max_output();
             hixie::write_text(&mut self.output, max, text.as_bytes())?;
         } else {
@@ -122,6 +107,10 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     }
 
     /// Sends a binary message (hybi only).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Sender::send_text`], and [`UsageError::Unsupported`] on hixie.
     #[inline(always)]
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
         if self.send_quick(OpCode::Binary, data) {
@@ -135,16 +124,19 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     #[inline(never)]
     fn send_binary_checked(&mut self, data: &[u8]) -> Result<(), Error> {
         self.check_capable("binary messages")?;
-        if self.sending.is_some() {
-            return Err(UsageError::FragmentOrder.into());
-        }
+        self.check_whole_message()?;
         self.write_frame(OpCode::Binary, true, data)?;
         Ok(())
     }
 
-    /// Sends one frame of a fragmented message (hybi only): the first call starts a text or
-    /// binary message, later calls must have the same `is_text`, and the call with `is_final`
-    /// ends it. Text may be split anywhere, even inside a character.
+    /// Sends one frame of a fragmented message (hybi only, RFC 6455 §5.4): the first call
+    /// starts a text or binary message, later calls must have the same `is_text`, and the call
+    /// with `is_final` ends it. Text may be split anywhere, even inside a character.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Sender::send_binary`]; [`UsageError::FragmentOrder`] when `is_text` differs
+    /// from the message in progress.
     pub fn send_fragment(
         &mut self,
         data: &[u8],
@@ -152,34 +144,53 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         is_final: bool,
     ) -> Result<(), Error> {
         self.check_capable("fragments")?;
-        let opcode = match self.sending {
-            None if is_text => OpCode::Text,
-            None => OpCode::Binary,
-            Some(text) if text == is_text => OpCode::Continuation,
-            Some(_) => return Err(UsageError::FragmentOrder.into()),
+        let opcode = match self.state {
+            SendState::Open { .. } if is_text => OpCode::Text,
+            SendState::Open { .. } => OpCode::Binary,
+            SendState::Fragmenting { is_text: text, .. } if text == is_text => OpCode::Continuation,
+            SendState::Fragmenting { .. } => return Err(UsageError::FragmentOrder.into()),
+            // Refused by `check_capable` already.
+            _ => return Err(UsageError::Closed.into()),
         };
         self.write_frame(opcode, is_final, data)?;
-        self.sending = if is_final { None } else { Some(is_text) };
-        self.refresh_quick_send();
+        self.state.sent_data(is_text, is_final);
         Ok(())
     }
 
-    /// Sends a ping (hybi only; at most 125 bytes). The pong is reported with its round-trip
-    /// time.
+    /// Sends a ping with this payload (hybi only; at most 125 bytes, RFC 6455 §5.5.2). Its
+    /// pong reports no round-trip time; [`Sender::ping_at`] sends one that does.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Sender::send_binary`] except the fragment order (a ping may go between
+    /// fragments), and [`UsageError::ControlTooLong`] past 125 bytes.
     pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
         self.check_capable("pings")?;
         if payload.len() > 125 {
             return Err(UsageError::ControlTooLong.into());
         }
         self.write_frame(OpCode::Ping, true, payload)?;
-        self.ping_sent_at = self.now;
-        self.ping_hash = fnv1a(payload);
-        self.ping_unanswered = true;
         Ok(())
+    }
+
+    /// Sends a ping stamped with `now` (in the caller's time unit): its pong, whichever half
+    /// receives it, reports `now` as [`crate::Pong::sent_at`], and
+    /// [`crate::Pong::round_trip`] measures the round trip against the time the pong is read.
+    /// The payload is 12 bytes: `now` (big-endian) and a check of it.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Sender::ping`].
+    pub fn ping_at(&mut self, now: u64) -> Result<(), Error> {
+        self.ping(&ping_stamp(now))
     }
 
     /// Sends an unsolicited pong, a one-way heartbeat (hybi only; at most 125 bytes). Pings are
     /// answered automatically; this is not needed for that.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Sender::ping`].
     pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
         self.check_capable("pongs")?;
         if payload.len() > 125 {
@@ -192,11 +203,22 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     /// Starts the closing handshake with 1000 (hybi) or `0xFF 0x00` (hixie-76). A hixie-75
     /// connection, whose only close is the transport's, sends nothing: shut the transport's
     /// write side down, and the peer's end of stream completes the close.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::NotOpen`], [`UsageError::Closed`], [`UsageError::OutputFull`].
     pub fn close(&mut self) -> Result<(), Error> {
-        self.start_close(self.coded(CloseCode::NORMAL), "")
+        let code = self.coded(CloseCode::NORMAL);
+        self.start_close(code, "")
     }
 
-    /// Starts the closing handshake with a code and a reason of at most 123 bytes (hybi only).
+    /// Starts the closing handshake with a code and a reason of at most 123 bytes (hybi only,
+    /// RFC 6455 §5.5.1, §7.4).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Sender::close`]; [`UsageError::InvalidCloseCode`] for a code that may not be
+    /// sent, [`UsageError::ReasonTooLong`], and [`UsageError::Unsupported`] on hixie.
     pub fn close_with(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.check_capable("close codes")?;
         if !code.is_sendable() {
@@ -206,6 +228,30 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
             return Err(UsageError::ReasonTooLong.into());
         }
         self.start_close(Some(code), reason)
+    }
+
+    /// Applies what the receiving half of the same connection owes: sends the pong (unless a
+    /// close was sent) and, when the receiving side ended, the close reply or the violation's
+    /// close frame (unless ours was sent); the sending half is then closed.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::ForeignHalf`] for a value owed by another connection's receiving half;
+    /// nothing changes then.
+    pub fn handle_owed(&mut self, owed: Owed) -> Result<(), UsageError> {
+        if owed.pair != self.pair {
+            return Err(UsageError::ForeignHalf);
+        }
+        if let Some(version) = owed.open {
+            self.open(version);
+        }
+        if let Some(pong) = owed.pong {
+            self.answer_ping(pong.as_bytes());
+        }
+        if let Some(end) = owed.end {
+            self.end(end);
+        }
+        Ok(())
     }
 
     /// The bytes to send, oldest first.
@@ -219,21 +265,57 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         self.output.release_if_empty();
     }
 
-    /// The connection's state.
-    pub fn state(&self) -> State {
-        match self.phase {
-            Phase::ServerReading | Phase::ServerDeciding(_) | Phase::ClientWaiting(_) => {
-                State::Handshaking
+    /// Time is now `now` (in the caller's unit): sends the keepalive ping when it is due, and
+    /// closes the sending half when the peer left our close unanswered for the close timeout.
+    /// Returns whether that timeout passed now: then shut the transport down, so that the
+    /// receiving half sees the end of its input and reports the close (1006). A
+    /// [`crate::Connection`] tells its receiving half itself.
+    pub fn handle_timeout(&mut self, now: u64) -> bool {
+        self.now = self.now.max(now);
+        let mut timed_out = false;
+        if self.close_deadline.passed(self.now) && self.state.close_timed_out() {
+            self.stop_timers();
+            timed_out = true;
+        }
+        if self.keepalive_at.passed(self.now) {
+            let interval = self.settings.keepalive_interval();
+            self.keepalive_at = Deadline::after(self.now, interval);
+            if matches!(
+                self.state,
+                SendState::Open { .. } | SendState::Fragmenting { .. }
+            ) {
+                // A full output skips this beat; the next one tries again.
+                let _ = self.ping_at(self.now);
             }
-            Phase::Open if self.sent_close => State::Closing,
-            Phase::Open => State::Open,
-            Phase::Closed => State::Closed,
+        }
+        timed_out
+    }
+
+    /// When [`Sender::handle_timeout`] must be called next, if a timer runs: the keepalive
+    /// ping's time or the close timeout's, in the caller's unit.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<u64> {
+        match (self.keepalive_at.get(), self.close_deadline.get()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The sending direction's state: [`State::Handshaking`], [`State::Open`] (a fragmented
+    /// message may be in progress), [`State::Closing`] once our close was sent, and
+    /// [`State::Closed`] once nothing more will be sent.
+    pub fn state(&self) -> State {
+        match self.state {
+            SendState::Handshaking => State::Handshaking,
+            SendState::Open { .. } | SendState::Fragmenting { .. } => State::Open,
+            SendState::Closing { .. } => State::Closing,
+            SendState::Closed { .. } => State::Closed,
         }
     }
 
     /// The version spoken, once known.
     pub fn version(&self) -> Option<Version> {
-        self.version
+        self.state.version()
     }
 
     /// The connection's role.
@@ -242,20 +324,25 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     }
 
     fn max_output(&self) -> usize {
-        self.config.max_queued_output()
+        self.settings.max_queued_output as usize
     }
 
-    /// The common message, sent with no further checks when `quick_send` allows and the frame
+    /// The common message, sent with no further checks when the state allows and the frame
     /// is short and fits the output as it stands; false otherwise, with nothing queued, and the
     /// checked path decides (and reports errors).
     #[inline(always)]
     fn send_quick(&mut self, opcode: OpCode, payload: &[u8]) -> bool {
-        debug_assert_eq!(self.quick_send, self.quick_send_allowed());
         let max = self.max_output();
-        match self.quick_send {
-            Quick::Unmasked => hybi::write_short_unmasked(&mut self.output, max, opcode, payload),
-            Quick::Masked => self.send_quick_masked(max, opcode, payload),
-            Quick::No => false,
+        match self.state {
+            SendState::Open {
+                framing: Framing::Unmasked,
+                ..
+            } => hybi::write_short(&mut self.output, max, opcode, payload, None::<fn() -> _>),
+            SendState::Open {
+                framing: Framing::Masked,
+                ..
+            } => self.send_quick_masked(max, opcode, payload),
+            _ => false,
         }
     }
 
@@ -264,45 +351,36 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     #[inline(never)]
     fn send_quick_masked(&mut self, max: usize, opcode: OpCode, payload: &[u8]) -> bool {
         let entropy = &mut self.entropy;
-        hybi::write_short_masked(&mut self.output, max, opcode, payload, || {
+        let key = || {
             let mut key = [0u8; 4];
-            entropy.fill(&mut key);
+            entropy.fill_keys(&mut key);
             key
-        })
+        };
+        hybi::write_short(&mut self.output, max, opcode, payload, Some(key))
     }
 
-    fn quick_send_allowed(&self) -> Quick {
-        let open = matches!(self.phase, Phase::Open)
-            && self.version.is_some_and(|v| !v.is_hixie())
-            && !self.sent_close
-            && self.sending.is_none();
-        match self.role {
-            _ if !open => Quick::No,
-            Role::Server => Quick::Unmasked,
-            Role::Client => Quick::Masked,
-        }
-    }
-
-    /// To be called after any change of the role, phase, version, `sent_close` or `sending`.
-    fn refresh_quick_send(&mut self) {
-        self.quick_send = self.quick_send_allowed();
-    }
-
+    /// The framing, if a whole message may be sent now.
     #[inline]
-    fn check_open(&self) -> Result<Version, UsageError> {
-        // By reference: the phase can carry a parsed request, not worth copying per message.
-        match (&self.phase, self.version) {
-            (Phase::Open, Some(v)) if !self.sent_close => Ok(v),
-            (Phase::Open | Phase::Closed, _) => Err(UsageError::Closed),
-            _ => Err(UsageError::NotOpen),
+    fn check_whole_message(&self) -> Result<Framing, UsageError> {
+        match self.state {
+            SendState::Open { framing, .. } => Ok(framing),
+            SendState::Fragmenting { .. } => Err(UsageError::FragmentOrder),
+            SendState::Handshaking => Err(UsageError::NotOpen),
+            SendState::Closing { .. } | SendState::Closed { .. } => Err(UsageError::Closed),
         }
     }
 
-    /// Like `check_open`, for what hixie versions cannot send.
-    fn check_capable(&self, what: &'static str) -> Result<Version, UsageError> {
-        match self.version {
-            Some(version) if version.is_hixie() => Err(UsageError::Unsupported { what, version }),
-            _ => self.check_open(),
+    /// Whether the connection is open, for what hixie versions cannot send.
+    fn check_capable(&self, what: &'static str) -> Result<(), UsageError> {
+        match self.state {
+            SendState::Handshaking => Err(UsageError::NotOpen),
+            SendState::Closing { .. } | SendState::Closed { .. } => Err(UsageError::Closed),
+            SendState::Open { version, .. } | SendState::Fragmenting { version, .. }
+                if version.is_hixie() =>
+            {
+                Err(UsageError::Unsupported { what, version })
+            }
+            SendState::Open { .. } | SendState::Fragmenting { .. } => Ok(()),
         }
     }
 
@@ -311,7 +389,7 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
         let mask = match self.role {
             Role::Client => {
                 let mut key = [0u8; 4];
-                self.entropy.fill(&mut key);
+                self.entropy.fill_keys(&mut key);
                 Some(key)
             }
             Role::Server => None,
@@ -322,10 +400,11 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
 
     fn write_close_frame(
         &mut self,
+        version: Option<Version>,
         code: Option<CloseCode>,
         reason: &str,
     ) -> Result<(), UsageError> {
-        match self.version {
+        match version {
             Some(Version::Hixie76) => {
                 let max = self.max_output();
                 hixie::write_close(&mut self.output, max)
@@ -347,142 +426,68 @@ impl<S: Storage, R: Entropy> Sender<S, R> {
     }
 
     fn start_close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<(), Error> {
-        self.check_open()?;
-        self.write_close_frame(code, reason)?;
-        self.sent_close = true;
-        self.refresh_quick_send();
-        self.close_deadline = Deadline::at(
-            self.config
-                .close_timeout()
-                .map(|t| self.now.saturating_add(t)),
-        );
+        let version = self.version();
+        let mut next = self.state;
+        let Some(Write::Close(code)) = next.close(code) else {
+            return Err(match self.state {
+                SendState::Handshaking => UsageError::NotOpen,
+                _ => UsageError::Closed,
+            }
+            .into());
+        };
+        self.write_close_frame(version, code, reason)?;
+        self.state = next;
+        self.close_deadline = Deadline::after(self.now, self.settings.close_timeout());
         Ok(())
-    }
-}
-
-/// The transitions of [`Phase`]: the only code that changes it.
-impl<S: Storage, R: Entropy> Sender<S, R> {
-    /// Handshake complete: `Handshaking -> Open`.
-    pub(crate) fn open(&mut self, version: Version) -> Decoder {
-        self.phase = Phase::Open;
-        self.version = Some(version);
-        self.refresh_quick_send();
-        if version.has_control_frames() {
-            self.keepalive_at = Deadline::at(
-                self.config
-                    .keepalive_interval()
-                    .map(|i| self.now.saturating_add(i)),
-            );
-        }
-        Decoder::for_version(version)
-    }
-
-    /// Client request queued: `-> ClientWaiting` for the server's answer.
-    pub(crate) fn await_answer(
-        &mut self,
-        expect: crate::handshake::client::Expectation,
-        version: Version,
-    ) {
-        self.phase = Phase::ClientWaiting(expect);
-        self.version = Some(version);
-        self.refresh_quick_send();
-    }
-
-    /// A server parsed a request and waits for the application.
-    pub(crate) fn await_decision(&mut self, parsed: crate::handshake::server::Parsed) {
-        self.phase = Phase::ServerDeciding(parsed);
-        self.version = parsed.version;
-        self.refresh_quick_send();
-    }
-
-    /// An open connection `-> Closed`, with the close event `report` to deliver (once).
-    pub(crate) fn enter_closed(&mut self, report: CloseReport) {
-        if matches!(self.phase, Phase::Open) {
-            self.pending_close = Some(report);
-        }
-        self.shut();
-    }
-
-    /// A connection that never opened `-> Closed`: a failed handshake or a plain HTTP answer,
-    /// with no close event.
-    pub(crate) fn shut(&mut self) {
-        self.phase = Phase::Closed;
-        self.quick_send = Quick::No;
-        self.keepalive_at = Deadline::NEVER;
-        self.close_deadline = Deadline::NEVER;
-    }
-
-    /// Closed without a closing handshake: 1006 (RFC 6455 §7.1.5), no code on hixie.
-    pub(crate) fn abort(&mut self) {
-        let code = self.coded(CloseCode::ABNORMAL);
-        self.enter_closed(CloseReport { code, clean: false });
-    }
-
-    /// The peer's close frame (or hixie-76 closing frame) arrived: answer it unless we already
-    /// sent ours (RFC 6455 §5.5.1), and the connection is closed.
-    pub(crate) fn peer_closed(&mut self, code: Option<CloseCode>) {
-        self.send_close_once(code);
-        self.shut();
-    }
-
-    /// The peer broke the protocol: fail the connection (RFC 6455 §7.1.7) with the error's
-    /// close code, or hixie-76's closing frame.
-    pub(crate) fn fail(&mut self, error: ProtocolError) -> Error {
-        if matches!(self.phase, Phase::Open) {
-            self.send_close_once(error.close_code());
-        }
-        self.abort();
-        Error::Protocol(error)
-    }
-
-    /// Queues our close frame unless one was sent. One that does not fit is dropped: the
-    /// connection is closed either way.
-    fn send_close_once(&mut self, code: Option<CloseCode>) {
-        if !self.sent_close {
-            let _ = self.write_close_frame(code, "");
-            self.sent_close = true;
-        }
     }
 
     /// `code` on hybi connections; hixie ones have no codes.
     fn coded(&self, code: CloseCode) -> Option<CloseCode> {
-        (!self.version.is_some_and(|v| v.is_hixie())).then_some(code)
+        (!self.version().is_some_and(|v| v.is_hixie())).then_some(code)
     }
 
-    /// Answers a ping, unless a close was sent. If the output is full the pong is dropped:
-    /// RFC 6455 §5.5.3 lets an endpoint answer only the latest of several pings.
+    /// Sends the pong a ping is owed, unless our close was sent. One that does not fit is
+    /// dropped: RFC 6455 §5.5.3 lets an endpoint answer only the latest of several pings.
     pub(crate) fn answer_ping(&mut self, payload: &[u8]) {
-        if matches!(self.phase, Phase::Open) && !self.sent_close {
+        if let SendState::Open { .. } | SendState::Fragmenting { .. } = self.state {
             let _ = self.write_frame(OpCode::Pong, true, payload);
         }
     }
 
-    /// The round-trip time, if this pong answers the last ping sent.
-    pub(crate) fn pong_received(&mut self, payload: &[u8]) -> Option<u64> {
-        if self.ping_unanswered && self.ping_hash == fnv1a(payload) {
-            self.ping_unanswered = false;
-            Some(self.now.saturating_sub(self.ping_sent_at))
-        } else {
-            None
+    /// The handshake completed: the sending direction opens, framed for its role and
+    /// version, and the keepalive timer starts.
+    pub(crate) fn open(&mut self, version: Version) {
+        let framing = match self.role {
+            _ if version.is_hixie() => Framing::Hixie,
+            Role::Server => Framing::Unmasked,
+            Role::Client => Framing::Masked,
+        };
+        if self.state.open(version, framing) && version.has_control_frames() {
+            self.keepalive_at = Deadline::after(self.now, self.settings.keepalive_interval());
         }
     }
 
-    /// Time advanced: the close timeout and the keepalive ping.
-    pub(crate) fn advance(&mut self, now: u64) {
-        self.now = self.now.max(now);
-        if self.close_deadline.get().is_some_and(|d| self.now >= d) {
-            self.abort();
-        }
-        let keepalive = (self.keepalive_at.get(), self.config.keepalive_interval());
-        if let (Some(at), Some(interval)) = keepalive {
-            if self.now >= at {
-                self.keepalive_at = Deadline::at(Some(self.now.saturating_add(interval)));
-                if self.check_open().is_ok() {
-                    // A full output skips this beat; the next one tries again.
-                    let _ = self.ping(&self.now.to_be_bytes());
-                }
+    /// The receiving side ended (or the handshake failed): write what the ending calls for;
+    /// the sending half is closed. A close that does not fit is dropped: the connection is
+    /// closed either way.
+    pub(crate) fn end(&mut self, end: OwedEnd) {
+        let version = self.version();
+        match self.state.end(end) {
+            Write::Nothing => {}
+            Write::Close(code) => {
+                let _ = self.write_close_frame(version, code, "");
+            }
+            Write::Refusal(error) => {
+                let max = self.max_output();
+                server::write_failure(&mut self.output, max, error);
             }
         }
+        self.stop_timers();
+    }
+
+    fn stop_timers(&mut self) {
+        self.keepalive_at = Deadline::NEVER;
+        self.close_deadline = Deadline::NEVER;
     }
 }
 
@@ -490,9 +495,7 @@ impl<S, R> core::fmt::Debug for Sender<S, R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Sender")
             .field("role", &self.role)
-            .field("version", &self.version)
-            .field("phase", &self.phase)
-            .field("sent_close", &self.sent_close)
+            .field("state", &self.state)
             .finish_non_exhaustive()
     }
 }

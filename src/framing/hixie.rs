@@ -32,9 +32,9 @@ impl Decoder {
         cx: Context<'_>,
     ) -> Result<Decoded, ProtocolError> {
         let limit = cx
-            .limits
+            .rules
             .max_hixie_frame
-            .min(cx.input_capacity.saturating_sub(2));
+            .min(cx.rules.input_capacity.saturating_sub(2));
         if let Decoder::Skip { remaining } = *self {
             let remaining = remaining as usize;
             let n = remaining.min(input.len());

@@ -14,11 +14,10 @@
 //! masking by role (§5.1), control frames short and final (§5.5), continuation order (§5.4),
 //! and the frame and message limits.
 
-use super::{Context, Decoded, Frame, OpCode};
+use super::{Context, Decoded, Frame, OpCode, Rules};
 use crate::buffer::{ByteQueue, Storage};
 use crate::connection::Role;
 use crate::error::{ProtocolError, UsageError};
-use crate::limits::Limits;
 use crate::mask;
 use crate::utf8;
 use core::ops::Range;
@@ -33,13 +32,10 @@ pub(crate) struct Header {
     pub(crate) header_len: usize,
 }
 
-/// Parses and checks the header at the start of `buf`; `Ok(None)` if it is incomplete.
-#[inline]
-pub(crate) fn parse_header(buf: &[u8], cx: &Context<'_>) -> Result<Option<Header>, ProtocolError> {
-    let [b0, b1, ..] = *buf else {
-        return Ok(None);
-    };
-    let fin = b0 & 0x80 != 0;
+/// What a header's first byte says: the opcode, or the first rule it breaks (RFC 6455 §5.2
+/// reserved bits and opcodes, §5.5 fragmented control frames).
+#[inline(always)]
+const fn first_byte(b0: u8) -> Result<OpCode, ProtocolError> {
     if b0 & 0x70 != 0 {
         return Err(ProtocolError::ReservedBits);
     }
@@ -52,74 +48,73 @@ pub(crate) fn parse_header(buf: &[u8], cx: &Context<'_>) -> Result<Option<Header
         0xA => OpCode::Pong,
         other => return Err(ProtocolError::ReservedOpcode(other)),
     };
+    if opcode.is_control() && b0 & 0x80 == 0 {
+        return Err(ProtocolError::FragmentedControl);
+    }
+    Ok(opcode)
+}
+
+/// Parses and checks the header at the start of `buf`; `Ok(None)` if it is incomplete. Every
+/// hybi decode path reads headers here, the small-frame path included.
+#[inline(always)]
+pub(crate) fn parse_header(buf: &[u8], cx: &Rules) -> Result<Option<Header>, ProtocolError> {
+    let [b0, b1, ..] = *buf else {
+        return Ok(None);
+    };
+    let opcode = first_byte(b0)?;
+    let fin = b0 & 0x80 != 0;
     let masked = b1 & 0x80 != 0;
-    match (cx.role, masked) {
-        (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
-        (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
-        _ => {}
+    if masked != (cx.role == Role::Server) {
+        return Err(if masked {
+            ProtocolError::MaskedFrame
+        } else {
+            ProtocolError::UnmaskedFrame
+        });
     }
     let short_len = b1 & 0x7F;
-    if opcode.is_control() {
-        if !fin {
-            return Err(ProtocolError::FragmentedControl);
-        }
+    let control = opcode.is_control();
+    if control {
         if short_len > 125 {
             return Err(ProtocolError::ControlTooLong);
         }
+    } else if (opcode == OpCode::Continuation) != cx.message_is_text.is_some() {
+        return Err(if opcode == OpCode::Continuation {
+            ProtocolError::UnexpectedContinuation
+        } else {
+            ProtocolError::ExpectedContinuation
+        });
+    }
+    let mask_len = if masked { 4 } else { 0 };
+    let (payload_len, header_len) = if short_len < 126 {
+        (usize::from(short_len), 2 + mask_len)
     } else {
-        match (opcode, cx.message_is_text) {
-            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
-            (OpCode::Text | OpCode::Binary, Some(_)) => {
-                return Err(ProtocolError::ExpectedContinuation)
-            }
-            _ => {}
+        let header_len = if short_len == 126 { 4 } else { 10 } + mask_len;
+        if buf.len() < header_len {
+            return Ok(None);
         }
-    }
-    let (len_bytes, mut header_len) = match short_len {
-        126 => (2, 4),
-        127 => (8, 10),
-        _ => (0, 2),
+        (extended_length(buf, cx.max_frame_payload)?, header_len)
     };
-    if masked {
-        header_len += 4;
-    }
     if buf.len() < header_len {
         return Ok(None);
     }
-    let payload_len: u64 = match len_bytes {
-        2 => u64::from(u16::from_be_bytes([buf[2], buf[3]])),
-        8 => {
-            let mut be = [0u8; 8];
-            be.copy_from_slice(&buf[2..10]);
-            let len = u64::from_be_bytes(be);
-            if len >> 63 != 0 {
-                return Err(ProtocolError::InvalidLength);
-            }
-            len
-        }
-        _ => u64::from(short_len),
-    };
-    let limit = cx.limits.max_frame_payload;
-    let payload_len = match usize::try_from(payload_len) {
-        Ok(len) if len <= limit => len,
-        _ => return Err(ProtocolError::FrameTooLarge { limit }),
-    };
+    if payload_len > cx.max_frame_payload {
+        return Err(ProtocolError::FrameTooLarge {
+            limit: cx.max_frame_payload,
+        });
+    }
     if header_len + payload_len > cx.input_capacity {
         return Err(ProtocolError::FrameTooLarge {
             limit: cx.input_capacity.saturating_sub(header_len),
         });
     }
-    if !opcode.is_control() {
-        let limit = cx.limits.max_message_size;
-        if cx.message_len.saturating_add(payload_len) > limit {
-            return Err(ProtocolError::MessageTooLarge { limit });
-        }
+    if !control && cx.message_len.saturating_add(payload_len) > cx.max_message_size {
+        return Err(ProtocolError::MessageTooLarge {
+            limit: cx.max_message_size,
+        });
     }
     let mask = if masked {
         let at = header_len - 4;
-        let mut key = [0u8; 4];
-        key.copy_from_slice(&buf[at..at + 4]);
-        Some(key)
+        Some([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
     } else {
         None
     };
@@ -130,6 +125,23 @@ pub(crate) fn parse_header(buf: &[u8], cx: &Context<'_>) -> Result<Option<Header
         payload_len,
         header_len,
     }))
+}
+
+/// The 16- or 64-bit payload length of a header whose 7-bit length is 126 or 127, and whose
+/// length bytes are in `buf`.
+fn extended_length(buf: &[u8], limit: usize) -> Result<usize, ProtocolError> {
+    let len = if buf[1] & 0x7F == 126 {
+        u64::from(u16::from_be_bytes([buf[2], buf[3]]))
+    } else {
+        let mut be = [0u8; 8];
+        be.copy_from_slice(&buf[2..10]);
+        let len = u64::from_be_bytes(be);
+        if len >> 63 != 0 {
+            return Err(ProtocolError::InvalidLength);
+        }
+        len
+    };
+    usize::try_from(len).map_err(|_| ProtocolError::FrameTooLarge { limit })
 }
 
 /// Small text payloads at least this long are moved to a word-aligned start when unmasked
@@ -204,7 +216,7 @@ impl Decoder {
         queued: usize,
         dst: &mut [u8],
         data: &[u8],
-        cx: &Context<'_>,
+        cx: &Rules,
     ) -> usize {
         let n = dst.len().min(data.len());
         let (dst, data) = (&mut dst[..n], &data[..n]);
@@ -235,46 +247,36 @@ impl Decoder {
         n
     }
 
-    /// The common small message: a whole final text or binary frame with a one-byte length at
+    /// The common small message: a whole final text or binary frame of at most 125 bytes at
     /// the front of `input`, when no frame is in progress, unmasked in place. `None` for
-    /// anything else, which [`Decoder::step`] decodes (and checks) as usual; the caller makes
-    /// sure no fragmented message is in progress.
-    #[inline]
-    pub(crate) fn step_small(
-        &mut self,
-        input: &mut [u8],
-        role: Role,
-        limits: &Limits,
-    ) -> Option<SmallFrame> {
+    /// anything else, and for headers that fail their checks, which [`Decoder::step`] decodes
+    /// (and reports) as usual. The header is read by [`parse_header`] like every other.
+    #[inline(always)]
+    pub(crate) fn step_small(&mut self, input: &mut [u8], rules: &Rules) -> Option<SmallFrame> {
         if self.current.is_some() {
             return None;
         }
-        let [b0, b1, ..] = *input else {
+        // Which frames this path takes (final text or binary, a one-byte length): a choice of
+        // path, not a check; `parse_header` checks them like any other, and with the first two
+        // bytes known to be of this shape, most of its branches fold away.
+        let [b0 @ (0x81 | 0x82), b1, ..] = *input else {
             return None;
         };
-        // FIN set, no reserved bits, and a text or binary opcode.
-        let is_text = match b0 {
-            0x81 => true,
-            0x82 => false,
-            _ => return None,
-        };
-        let len = usize::from(b1 & 0x7F);
-        if len > 125 || len > limits.max_frame_payload || len > limits.max_message_size {
+        if b1 & 0x7F > 125 {
             return None;
         }
-        let header_len = match (role, b1 & 0x80 != 0) {
-            (Role::Server, true) => 6,
-            (Role::Client, false) => 2,
-            _ => return None,
+        let Ok(Some(header)) = parse_header(input, rules) else {
+            return None;
         };
+        let is_text = b0 == 0x81;
+        let len = header.payload_len;
+        let header_len = header.header_len;
         let total = header_len + len;
         if input.len() < total {
             return None;
         }
         let mut start = header_len;
-        if header_len == 6 {
-            let mut key = [0u8; 4];
-            key.copy_from_slice(&input[2..6]);
+        if let Some(key) = header.mask {
             // `core::str::from_utf8` checks ASCII two words at a time only from a word-aligned
             // start, and byte by byte otherwise (about 2.5 times the instructions for 16 bytes).
             // The header is not needed once read, so the text is unmasked into it, moved back
@@ -304,7 +306,7 @@ impl Decoder {
                 let unmasked = self.unmasked.max(processed) as usize;
                 (kept.header(), processed as usize, unmasked)
             }
-            None => match parse_header(input, &cx)? {
+            None => match parse_header(input, &cx.rules)? {
                 Some(header) => (header, 0, 0),
                 None => return Ok(Decoded::Partial),
             },
@@ -314,12 +316,13 @@ impl Decoder {
         let complete = available == header.payload_len;
         let is_text = match header.opcode {
             OpCode::Text => true,
-            OpCode::Continuation => cx.message_is_text == Some(true),
+            OpCode::Continuation => cx.rules.message_is_text == Some(true),
             _ => false,
         };
         // A whole single-frame text message is validated once, when it is handed out; text
         // arriving in pieces is validated piece by piece, to fail as early as possible.
-        let single_whole = processed == 0 && complete && header.fin && cx.message_is_text.is_none();
+        let single_whole =
+            processed == 0 && complete && header.fin && cx.rules.message_is_text.is_none();
         let feed = is_text && !single_whole;
         if available > unmasked {
             if let Some(key) = header.mask {
@@ -394,6 +397,18 @@ fn write_header(head: &mut [u8], opcode: OpCode, fin: bool, len: usize, mask: Op
     }
 }
 
+/// Writes a whole frame into `buf`, which is exactly its length: the header, then the payload,
+/// masked with `mask` (clients) while it is copied. The one frame layout every send uses.
+#[inline(always)]
+fn fill_frame(buf: &mut [u8], opcode: OpCode, fin: bool, payload: &[u8], mask: Option<[u8; 4]>) {
+    let (head, body) = buf.split_at_mut(buf.len() - payload.len());
+    write_header(head, opcode, fin, payload.len(), mask);
+    match mask {
+        Some(key) => mask::copy_masked(body, payload, key, 0),
+        None => crate::buffer::copy_short(body, payload),
+    }
+}
+
 /// Queues a whole frame, masking the payload with `mask` (clients) while copying it; queues
 /// nothing if it does not fit.
 #[inline]
@@ -405,69 +420,40 @@ pub(crate) fn write_frame<S: Storage>(
     payload: &[u8],
     mask: Option<[u8; 4]>,
 ) -> Result<(), UsageError> {
-    let header_len = header_len(payload.len(), mask.is_some());
-    let required = header_len + payload.len();
+    let required = header_len(payload.len(), mask.is_some()) + payload.len();
     let buf = out.append_output(required, max_len)?;
-    let (head, body) = buf.split_at_mut(header_len);
-    write_header(head, opcode, fin, payload.len(), mask);
-    match mask {
-        Some(key) => mask::copy_masked(body, payload, key, 0),
-        None => body.copy_from_slice(payload),
-    }
+    fill_frame(buf, opcode, fin, payload, mask);
     Ok(())
 }
 
-/// [`write_frame`] for what servers send most: a final unmasked frame of at most 125 bytes that
-/// fits the output as it stands. Small enough to inline into the send calls; false, with
-/// nothing queued, when any of that does not hold, and `write_frame` takes over.
+/// [`write_frame`] for what is sent most: a final frame of at most 125 bytes that fits the
+/// output as it stands, with no compacting or growing. Small enough to inline into the send
+/// calls; false, with nothing queued, when any of that does not hold, and `write_frame` takes
+/// over. A client's key is asked for once the frame is known to fit, so that a frame left to
+/// `write_frame` takes exactly one key, there; and before anything is queued, so that an
+/// entropy source that panics leaves the queue as it was.
 #[inline(always)]
-pub(crate) fn write_short_unmasked<S: Storage>(
+pub(crate) fn write_short<S: Storage>(
     out: &mut ByteQueue<S>,
     max_len: usize,
     opcode: OpCode,
     payload: &[u8],
+    key: Option<impl FnOnce() -> [u8; 4]>,
 ) -> bool {
     let len = payload.len();
     if len > 125 {
         return false;
     }
-    let Some(buf) = out.append_in_place(2 + len, max_len) else {
-        return false;
-    };
-    let (head, body) = buf.split_at_mut(2);
-    head.copy_from_slice(&[0x80 | opcode.bits(), len as u8]);
-    crate::buffer::copy_short(body, payload);
-    true
-}
-
-/// [`write_short_unmasked`] for clients: a final frame of at most 125 bytes masked with the
-/// key from `key`. The key is asked for once the frame is known to fit, so that a frame left
-/// to the checked path takes exactly one key, there; and before anything is queued, so that
-/// an entropy source that panics leaves the queue as it was.
-#[inline(always)]
-pub(crate) fn write_short_masked<S: Storage>(
-    out: &mut ByteQueue<S>,
-    max_len: usize,
-    opcode: OpCode,
-    payload: &[u8],
-    key: impl FnOnce() -> [u8; 4],
-) -> bool {
-    let len = payload.len();
-    if len > 125 {
+    let required = if key.is_some() { 6 + len } else { 2 + len };
+    if !out.fits_in_place(required, max_len) {
         return false;
     }
-    if !out.fits_in_place(6 + len, max_len) {
-        return false;
-    }
-    let key = key();
+    let mask = key.map(|key| key());
     // Fits: the key cannot have changed the queue.
-    let Some(buf) = out.append_in_place(6 + len, max_len) else {
+    let Some(buf) = out.append_in_place(required, max_len) else {
         return false;
     };
-    let (head, body) = buf.split_at_mut(6);
-    let [k0, k1, k2, k3] = key;
-    head.copy_from_slice(&[0x80 | opcode.bits(), 0x80 | len as u8, k0, k1, k2, k3]);
-    mask::copy_masked(body, payload, key, 0);
+    fill_frame(buf, opcode, true, payload, mask);
     true
 }
 

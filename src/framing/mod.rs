@@ -16,50 +16,54 @@ use core::ops::Range;
 
 use crate::connection::Role;
 use crate::error::ProtocolError;
-use crate::limits::Limits;
 use crate::utf8::Utf8Validator;
 use crate::version::Version;
 
 /// A frame's type as the connection handles it; hixie text frames decode as `Text` and the
-/// hixie-76 closing frame as `Close`.
+/// hixie-76 closing frame as `Close`. Each value is its RFC 6455 §5.2 opcode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum OpCode {
-    Continuation,
-    Text,
-    Binary,
-    Close,
-    Ping,
-    Pong,
+    Continuation = 0x0,
+    Text = 0x1,
+    Binary = 0x2,
+    Close = 0x8,
+    Ping = 0x9,
+    Pong = 0xA,
 }
 
 impl OpCode {
-    pub(crate) fn is_control(self) -> bool {
-        matches!(self, OpCode::Close | OpCode::Ping | OpCode::Pong)
+    /// Control opcodes are those with the high bit of the four set (RFC 6455 §5.5).
+    #[inline(always)]
+    pub(crate) const fn is_control(self) -> bool {
+        self as u8 & 0x8 != 0
     }
 
-    pub(crate) fn bits(self) -> u8 {
-        match self {
-            OpCode::Continuation => 0x0,
-            OpCode::Text => 0x1,
-            OpCode::Binary => 0x2,
-            OpCode::Close => 0x8,
-            OpCode::Ping => 0x9,
-            OpCode::Pong => 0xA,
-        }
+    #[inline(always)]
+    pub(crate) const fn bits(self) -> u8 {
+        self as u8
     }
 }
 
-/// What the decoder needs to know about the message around the current frame.
-pub(crate) struct Context<'v> {
+/// The rules a frame header is checked against: the role, the limits, and the message around
+/// the frame.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rules {
     pub(crate) role: Role,
-    pub(crate) limits: &'v Limits,
+    pub(crate) max_frame_payload: usize,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_hixie_frame: usize,
     /// The most input the connection can hold at once.
     pub(crate) input_capacity: usize,
     /// The kind of the fragmented message in progress, if any: `Some(true)` for text.
     pub(crate) message_is_text: Option<bool>,
     /// Payload bytes of that message received so far.
     pub(crate) message_len: usize,
-    /// The text validator of the message in progress.
+}
+
+/// What the decoder needs: the rules, and the text validator of the message in progress.
+pub(crate) struct Context<'v> {
+    pub(crate) rules: Rules,
     pub(crate) utf8: &'v mut Utf8Validator,
 }
 

@@ -7,49 +7,20 @@ use crate::limits::Limits;
 
 pub(crate) const EMPTY: httparse::Header<'static> = httparse::EMPTY_HEADER;
 
-/// The header fields of a head, parsed into a fixed array (no allocation).
-#[derive(Clone, Copy)]
+/// The header fields of a head as httparse parsed them, in a fixed array (no allocation):
+/// the one parse of a head, which decides whether it is valid.
 pub(crate) struct HeaderList<'a> {
     fields: [httparse::Header<'a>; Limits::HEADER_CAPACITY],
     len: usize,
 }
 
 impl<'a> HeaderList<'a> {
-    /// Parses the fields of a request or response head that was already accepted once.
-    pub(crate) fn parse(head: &'a [u8], is_request: bool) -> Self {
-        let mut fields = [EMPTY; Limits::HEADER_CAPACITY];
-        let len = if is_request {
-            let mut req = httparse::Request::new(&mut fields);
-            match req.parse(head) {
-                Ok(httparse::Status::Complete(_)) => req.headers.len(),
-                _ => 0,
-            }
-        } else {
-            let mut res = httparse::Response::new(&mut fields);
-            match res.parse(head) {
-                Ok(httparse::Status::Complete(_)) => res.headers.len(),
-                _ => 0,
-            }
-        };
-        HeaderList { fields, len }
-    }
-
     /// The first `len` of `fields`, as filled by a parse that completed.
     pub(crate) fn from_parsed(
         fields: [httparse::Header<'a>; Limits::HEADER_CAPACITY],
         len: usize,
     ) -> Self {
         HeaderList { fields, len }
-    }
-
-    pub(crate) fn get(&self, index: usize) -> Option<(&'a str, &'a [u8])> {
-        self.fields[..self.len]
-            .get(index)
-            .map(|h| (h.name, h.value))
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len
     }
 
     /// The first field named `name` (case-insensitive).
@@ -66,6 +37,46 @@ impl<'a> HeaderList<'a> {
             .iter()
             .filter(|h| h.name.eq_ignore_ascii_case(name))
             .any(|h| tokens(h.value).any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
+    }
+}
+
+/// The header fields of a head that httparse already accepted, read off its lines: after that
+/// one parse, a valid head's fields are `name ":" OWS value OWS` lines up to the blank line
+/// (RFC 7230 §3.2), so lookups need no parser and no array of fields.
+#[derive(Clone, Debug)]
+pub(crate) struct HeadFields<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> HeadFields<'a> {
+    /// The fields of `head`, whose first line (request or status line) is skipped.
+    pub(crate) fn new(head: &'a [u8]) -> Self {
+        let rest = match head.iter().position(|&b| b == b'\n') {
+            Some(i) => &head[i + 1..],
+            None => &[],
+        };
+        HeadFields { rest }
+    }
+
+    /// The first field named `name` (case-insensitive).
+    pub(crate) fn find(self, name: &str) -> Option<&'a [u8]> {
+        let mut fields = self;
+        fields.find_map(|(n, v)| n.eq_ignore_ascii_case(name).then_some(v))
+    }
+}
+
+impl<'a> Iterator for HeadFields<'a> {
+    type Item = (&'a str, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let end = self.rest.iter().position(|&b| b == b'\n')?;
+        let line = &self.rest[..end];
+        self.rest = &self.rest[end + 1..];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = line.iter().position(|&b| b == b':')?;
+        // httparse accepted the head: names are tokens, so ASCII.
+        let name = core::str::from_utf8(&line[..colon]).ok()?;
+        Some((name, line[colon + 1..].trim_ascii()))
     }
 }
 
@@ -98,18 +109,16 @@ pub(crate) fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// An iterator over the comma-separated elements of every field with one name.
 pub struct HeaderTokens<'a> {
-    list: HeaderList<'a>,
+    fields: HeadFields<'a>,
     names: [&'static str; 2],
-    index: usize,
     rest: &'a [u8],
 }
 
 impl<'a> HeaderTokens<'a> {
-    pub(crate) fn new(list: HeaderList<'a>, names: [&'static str; 2]) -> Self {
+    pub(crate) fn new(head: &'a [u8], names: [&'static str; 2]) -> Self {
         HeaderTokens {
-            list,
+            fields: HeadFields::new(head),
             names,
-            index: 0,
             rest: &[],
         }
     }
@@ -120,26 +129,24 @@ impl<'a> Iterator for HeaderTokens<'a> {
 
     fn next(&mut self) -> Option<&'a str> {
         loop {
-            if !self.rest.is_empty() {
-                let (token, rest) = match self.rest.iter().position(|&b| b == b',') {
-                    Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
-                    None => (self.rest, &[][..]),
-                };
-                self.rest = rest;
-                let token = token.trim_ascii();
-                if let (false, Ok(s)) = (token.is_empty(), core::str::from_utf8(token)) {
-                    return Some(s);
+            if let Some(token) = tokens(self.rest).next() {
+                // `tokens` yields a slice of `rest`: continue after it.
+                let used = token.as_ptr() as usize - self.rest.as_ptr() as usize + token.len();
+                self.rest = &self.rest[used..];
+                match core::str::from_utf8(token) {
+                    Ok(s) => return Some(s),
+                    Err(_) => continue,
                 }
-                continue;
             }
-            let (name, value) = self.list.get(self.index)?;
-            self.index += 1;
+            let (name, value) = self.fields.next()?;
             if self
                 .names
                 .iter()
                 .any(|n| !n.is_empty() && name.eq_ignore_ascii_case(n))
             {
                 self.rest = value;
+            } else {
+                self.rest = &[];
             }
         }
     }

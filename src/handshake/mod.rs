@@ -9,8 +9,9 @@
 //! - [`accept_key`] and [`hixie76_answer`] serve connections upgraded elsewhere.
 //!
 //! The application sees a request as a [`Request`] and a response as a [`Response`]: borrowed
-//! views of the head in the connection's input, whose header fields are parsed on demand into
-//! a fixed array (no allocation).
+//! views of the head in the connection's input. A head is parsed once, by httparse, when it
+//! completes; the fields an answer needs are kept as positions then, and lookups read the
+//! lines of the head that parse accepted (no allocation, no second parse).
 
 pub(crate) mod client;
 pub(crate) mod http;
@@ -23,7 +24,7 @@ pub use keys::{accept_key, hixie76_answer, hixie76_key_number, is_valid_key, GUI
 
 use crate::error::UsageError;
 use crate::version::Version;
-use http::HeaderList;
+use http::HeadFields;
 
 /// A request received by a server: an upgrade ([`crate::Event::Request`]) or a plain HTTP
 /// request ([`crate::Event::HttpRequest`]).
@@ -75,8 +76,7 @@ impl<'a> Request<'a> {
     /// Every header field in order, cookies included.
     pub fn headers(&self) -> Headers<'a> {
         Headers {
-            list: self.fields(),
-            index: 0,
+            fields: self.fields(),
         }
     }
 
@@ -95,12 +95,12 @@ impl<'a> Request<'a> {
         } else {
             ""
         };
-        HeaderTokens::new(self.fields(), ["Sec-WebSocket-Protocol", legacy])
+        HeaderTokens::new(self.head, ["Sec-WebSocket-Protocol", legacy])
     }
 
     /// The extension offers (`Sec-WebSocket-Extensions`), each with its parameters.
     pub fn extensions(&self) -> HeaderTokens<'a> {
-        HeaderTokens::new(self.fields(), ["Sec-WebSocket-Extensions", ""])
+        HeaderTokens::new(self.head, ["Sec-WebSocket-Extensions", ""])
     }
 
     /// The raw request head, up to and including the blank line.
@@ -114,8 +114,8 @@ impl<'a> Request<'a> {
         self.body
     }
 
-    fn fields(&self) -> HeaderList<'a> {
-        HeaderList::parse(self.head, true)
+    fn fields(&self) -> HeadFields<'a> {
+        HeadFields::new(self.head)
     }
 }
 
@@ -162,14 +162,13 @@ impl<'a> Response<'a> {
 
     /// The first header field named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        HeaderList::parse(self.head, false).find(name)
+        HeadFields::new(self.head).find(name)
     }
 
     /// Every header field in order.
     pub fn headers(&self) -> Headers<'a> {
         Headers {
-            list: HeaderList::parse(self.head, false),
-            index: 0,
+            fields: HeadFields::new(self.head),
         }
     }
 
@@ -191,22 +190,14 @@ impl core::fmt::Debug for Response<'_> {
 
 /// An iterator over a head's header fields as `(name, value)`.
 pub struct Headers<'a> {
-    list: HeaderList<'a>,
-    index: usize,
+    fields: HeadFields<'a>,
 }
 
 impl<'a> Iterator for Headers<'a> {
     type Item = (&'a str, &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let field = self.list.get(self.index)?;
-        self.index += 1;
-        Some(field)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.list.len() - self.index;
-        (left, Some(left))
+        self.fields.next()
     }
 }
 

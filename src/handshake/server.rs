@@ -12,15 +12,86 @@ use crate::error::{HandshakeError, UsageError};
 use crate::limits::Limits;
 use crate::version::Version;
 
-/// Where a complete request ends in the input.
+/// A complete request, as its one parse found it: where it ends in the input, and where the
+/// fields the answer needs lie, so that neither raising the event nor answering parses again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Parsed {
     /// Length of the head, blank line included.
-    pub(crate) head_len: usize,
+    pub(crate) head_len: u32,
     /// Bytes after the head that belong to the handshake (hixie-76's key3).
-    pub(crate) body_len: usize,
+    pub(crate) body_len: u8,
     /// The version asked for; `None` for a plain HTTP request.
     pub(crate) version: Option<Version>,
+    /// The request target; the method is the request line before it.
+    target: Span,
+    host: Span,
+    origin: Span,
+    /// `Sec-WebSocket-Key` (hybi) or `Sec-WebSocket-Key1` (hixie-76).
+    key: Span,
+    /// `Sec-WebSocket-Key2` (hixie-76).
+    key2: Span,
+}
+
+/// Where a field value lies in the head (empty when absent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// The span of `part`, a slice of `head`.
+    fn of(head: &[u8], part: Option<&[u8]>) -> Span {
+        let Some(part) = part else {
+            return Span::default();
+        };
+        let start = part.as_ptr() as usize - head.as_ptr() as usize;
+        // Within the head, whose length fits 32 bits.
+        Span {
+            start: start as u32,
+            end: (start + part.len()) as u32,
+        }
+    }
+
+    fn get(self, head: &[u8]) -> &[u8] {
+        &head[self.start as usize..self.end as usize]
+    }
+}
+
+impl Parsed {
+    /// The request's view over the input it was parsed from.
+    pub(crate) fn request(self, input: &[u8]) -> Request<'_> {
+        let head_len = self.head_len as usize;
+        let head = &input[..head_len];
+        let body = &input[head_len..head_len + usize::from(self.body_len)];
+        // httparse accepted the request line: ASCII method and target.
+        let text = |bytes| core::str::from_utf8(bytes).unwrap_or("");
+        let method = head[..(self.target.start as usize).saturating_sub(1)].trim_ascii();
+        Request {
+            head,
+            body,
+            method: text(method),
+            target: text(self.target.get(head)),
+            version: self.version,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Parsed {
+    /// A request of this version with nothing in it, for the state table's tests.
+    pub(crate) fn for_tests(version: Option<Version>) -> Self {
+        Parsed {
+            head_len: 0,
+            body_len: 0,
+            version,
+            target: Span::default(),
+            host: Span::default(),
+            origin: Span::default(),
+            key: Span::default(),
+            key2: Span::default(),
+        }
+    }
 }
 
 /// Reads a request from the start of `input`: `Ok(None)` while it is incomplete.
@@ -33,15 +104,24 @@ pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Option<Parsed>, Han
     let Some(head_len) = http::head_length(req.parse(window), input.len(), limits)? else {
         return Ok(None);
     };
+    let head = &input[..head_len];
     let is_get_11 = req.method == Some("GET") && req.version == Some(1);
+    let target = Span::of(head, req.path.map(str::as_bytes));
     let count = req.headers.len();
     let list = HeaderList::from_parsed(fields, count);
+    let mut parsed = Parsed {
+        // Within the handshake limit, which fits 32 bits.
+        head_len: head_len as u32,
+        body_len: 0,
+        version: None,
+        target,
+        host: Span::of(head, list.find("Host")),
+        origin: Span::of(head, list.find("Origin")),
+        key: Span::default(),
+        key2: Span::default(),
+    };
     if !list.has_token("Upgrade", "websocket") {
-        return Ok(Some(Parsed {
-            head_len,
-            body_len: 0,
-            version: None,
-        }));
+        return Ok(Some(parsed));
     }
     if !is_get_11 {
         return Err(HandshakeError::NotGet);
@@ -60,7 +140,10 @@ pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Option<Parsed>, Han
             _ => return Err(HandshakeError::UnsupportedVersion),
         };
         match list.find("Sec-WebSocket-Key") {
-            Some(key) if keys::is_valid_key(key.trim_ascii()) => version,
+            Some(key) if keys::is_valid_key(key.trim_ascii()) => {
+                parsed.key = Span::of(head, Some(key.trim_ascii()));
+                version
+            }
             _ => return Err(HandshakeError::InvalidKey),
         }
     } else if list.find("Sec-WebSocket-Key").is_some() {
@@ -76,63 +159,48 @@ pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Option<Parsed>, Han
                 {
                     return Err(HandshakeError::InvalidKey);
                 }
+                parsed.key = Span::of(head, Some(k1));
+                parsed.key2 = Span::of(head, Some(k2));
                 Version::Hixie76
             }
             (None, None) => Version::Hixie75,
             _ => return Err(HandshakeError::InvalidKey),
         }
     };
-    let body_len = if version == Version::Hixie76 { 8 } else { 0 };
-    if input.len() < head_len + body_len {
+    parsed.body_len = if version == Version::Hixie76 { 8 } else { 0 };
+    parsed.version = Some(version);
+    if input.len() < head_len + usize::from(parsed.body_len) {
         return Ok(None);
     }
-    Ok(Some(Parsed {
-        head_len,
-        body_len,
-        version: Some(version),
-    }))
+    Ok(Some(parsed))
 }
 
-/// The view of a parsed request over the input it was parsed from.
-pub(crate) fn view<'a>(input: &'a [u8], parsed: Parsed) -> Request<'a> {
-    let head = &input[..parsed.head_len];
-    let body = &input[parsed.head_len..parsed.head_len + parsed.body_len];
-    let mut fields = [http::EMPTY; Limits::HEADER_CAPACITY];
-    let mut req = httparse::Request::new(&mut fields);
-    let _ = req.parse(head);
-    Request {
-        head,
-        body,
-        method: req.method.unwrap_or(""),
-        target: req.path.unwrap_or(""),
-        version: parsed.version,
-    }
-}
-
-/// Queues the 101 answer of `request` in `out`.
+/// Queues the 101 answer of the request `parsed` found in `input`.
 pub(crate) fn write_accept<S: Storage>(
     out: &mut ByteQueue<S>,
     max_len: usize,
-    request: &Request<'_>,
+    input: &[u8],
+    parsed: Parsed,
     accept: &Accept<'_>,
     secure: bool,
 ) -> Result<(), UsageError> {
     http::check_headers(accept.headers)?;
+    let request = parsed.request(input);
     if let Some(chosen) = accept.protocol {
         if !request.protocols().any(|p| p == chosen) {
             return Err(UsageError::ProtocolNotOffered);
         }
     }
-    let Some(version) = request.version else {
+    let Some(version) = parsed.version else {
         return Err(UsageError::NoPendingRequest);
     };
-    let fields = HeaderList::parse(request.head, true);
+    let head = request.head;
+    let field = |span: Span| span.get(head);
     let write = |sink: &mut dyn Sink| {
         match version {
             Version::Hybi07 | Version::Hybi08 | Version::Hybi13 => {
                 sink.put(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
-                let key = fields.find("Sec-WebSocket-Key").unwrap_or_default();
-                sink.header("Sec-WebSocket-Accept", &keys::accept_key(key.trim_ascii()));
+                sink.header("Sec-WebSocket-Accept", &keys::accept_key(field(parsed.key)));
                 if let Some(p) = accept.protocol {
                     sink.header("Sec-WebSocket-Protocol", p.as_bytes());
                 }
@@ -145,14 +213,14 @@ pub(crate) fn write_accept<S: Storage>(
                 };
                 sink.put(status);
                 sink.put(b"Upgrade: WebSocket\r\nConnection: Upgrade\r\n");
-                if let Some(origin) = fields.find("Origin") {
+                if parsed.origin != Span::default() {
                     sink.put(prefix.as_bytes());
-                    sink.header("WebSocket-Origin", origin);
+                    sink.header("WebSocket-Origin", field(parsed.origin));
                 }
                 sink.put(prefix.as_bytes());
                 sink.put(b"WebSocket-Location: ");
                 sink.put(if secure { b"wss://" } else { b"ws://" });
-                sink.put(fields.find("Host").unwrap_or_default());
+                sink.put(field(parsed.host));
                 sink.put(request.target.as_bytes());
                 sink.put(b"\r\n");
                 if let Some(p) = accept.protocol {
@@ -166,12 +234,11 @@ pub(crate) fn write_accept<S: Storage>(
         }
         sink.put(b"\r\n");
         if version == Version::Hixie76 {
-            let key1 = fields.find("Sec-WebSocket-Key1").unwrap_or_default();
-            let key2 = fields.find("Sec-WebSocket-Key2").unwrap_or_default();
             let mut key3 = [0u8; 8];
             key3.copy_from_slice(request.body);
             // The keys were checked when the request was parsed.
-            let answer = keys::hixie76_answer(key1, key2, &key3).unwrap_or_default();
+            let answer = keys::hixie76_answer(field(parsed.key), field(parsed.key2), &key3)
+                .unwrap_or_default();
             sink.put(&answer);
         }
     };

@@ -2,7 +2,10 @@
 //! client/server pair.
 #![allow(dead_code)]
 
-use wsmachine::{Accept, ClientRequest, Config, Connection, Entropy, Event, NoEntropy, Version};
+pub use wsmachine::drive::Message;
+#[allow(unused_imports)]
+pub use wsmachine::CloseCode;
+use wsmachine::{Accept, ClientRequest, Config, Connection, Event, KeySource, NoEntropy, Version};
 
 /// Exactly `len` bytes of text cycling through one- to four-byte characters; an `a` fills in
 /// where the next character would not fit, so that boundary lengths (125, 65,535, ...) are
@@ -26,7 +29,7 @@ pub fn text_of(len: usize) -> String {
 #[derive(Clone)]
 pub struct Seeded(pub u64);
 
-impl Entropy for Seeded {
+impl wsmachine::Entropy for Seeded {
     fn fill(&mut self, dest: &mut [u8]) {
         for b in dest {
             self.0 ^= self.0 << 13;
@@ -37,7 +40,8 @@ impl Entropy for Seeded {
     }
 }
 
-/// An event, owned, for comparing runs.
+/// An event, owned, for comparing runs: the crate's own [`Message`] for what the peer sent,
+/// and the handshake events and errors, which it has no owned form of.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seen {
     Request {
@@ -51,25 +55,13 @@ pub enum Seen {
     Accepted {
         protocol: Option<String>,
     },
-    Text(String),
-    Binary(Vec<u8>),
-    Fragment {
-        data: Vec<u8>,
-        is_text: bool,
-        is_final: bool,
-    },
-    Ping(Vec<u8>),
-    Pong {
-        payload: Vec<u8>,
-        round_trip: Option<u64>,
-    },
-    Close {
-        code: Option<u16>,
-        reason: String,
-        clean: bool,
-    },
+    Message(Message),
     Error(wsmachine::Error),
 }
+
+/// The time the tests' connections are at when they read pongs (their round trips count from
+/// the `now` of `ping_at`).
+pub const NOW: u64 = 1000;
 
 pub fn seen(event: Event<'_>) -> Seen {
     match event {
@@ -84,24 +76,7 @@ pub fn seen(event: Event<'_>) -> Seen {
         Event::Accepted(r) => Seen::Accepted {
             protocol: r.protocol().map(String::from),
         },
-        Event::Text(t) => Seen::Text(t.into()),
-        Event::Binary(b) => Seen::Binary(b.to_vec()),
-        Event::Fragment(f) => Seen::Fragment {
-            data: f.data.to_vec(),
-            is_text: f.is_text,
-            is_final: f.is_final,
-        },
-        Event::Ping(p) => Seen::Ping(p.to_vec()),
-        Event::Pong(p) => Seen::Pong {
-            payload: p.payload.to_vec(),
-            round_trip: p.round_trip,
-        },
-        Event::Close(c) => Seen::Close {
-            code: c.code.map(|c| c.0),
-            reason: c.reason.into(),
-            clean: c.clean,
-        },
-        _ => panic!("unknown event"),
+        event => Seen::Message(Message::from_event(event, NOW).expect("a message event")),
     }
 }
 
@@ -109,7 +84,7 @@ pub type Client = Connection<Vec<u8>, Seeded>;
 pub type Server = Connection<Vec<u8>, NoEntropy>;
 
 /// Polls every event; a server accepts upgrade requests with the first offered protocol.
-pub fn drain<R: Entropy>(conn: &mut Connection<Vec<u8>, R>, seen_events: &mut Vec<Seen>) {
+pub fn drain<R: KeySource>(conn: &mut Connection<Vec<u8>, R>, seen_events: &mut Vec<Seen>) {
     loop {
         let record = match conn.poll_event() {
             Ok(Some(event)) => seen(event),
@@ -133,7 +108,7 @@ pub fn drain<R: Entropy>(conn: &mut Connection<Vec<u8>, R>, seen_events: &mut Ve
 }
 
 /// Moves all output of `from` into `to`; returns the bytes moved.
-pub fn transfer<A: Entropy, B: Entropy>(
+pub fn transfer<A: KeySource, B: KeySource>(
     from: &mut Connection<Vec<u8>, A>,
     to: &mut Connection<Vec<u8>, B>,
 ) -> usize {
@@ -202,7 +177,7 @@ impl Pair {
 
 /// Feeds `input` to a fresh connection in the given chunk sizes (cycled), polling after each
 /// chunk; returns the events and all output bytes.
-pub fn run_in_chunks<R: Entropy>(
+pub fn run_in_chunks<R: KeySource>(
     mut conn: Connection<Vec<u8>, R>,
     input: &[u8],
     chunks: &[usize],

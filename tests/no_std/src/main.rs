@@ -16,8 +16,8 @@
 use core::fmt::{self, Write};
 
 use wsmachine::{
-    Accept, Buffers, ClientRequest, CloseCode, Config, Connection, Entropy, Error, Event, State,
-    Storage, UsageError, Version,
+    Accept, Buffers, ClientRequest, CloseCode, Config, Connection, Entropy, Error, Event,
+    KeySource, State, Storage, UsageError, Version,
 };
 
 extern "C" {
@@ -104,7 +104,7 @@ impl Checks {
 }
 
 /// Moves everything `from` has to send into `to`, as a transport would.
-fn pump<A: Storage, RA: Entropy, B: Storage, RB: Entropy>(
+fn pump<A: Storage, RA: KeySource, B: Storage, RB: KeySource>(
     from: &mut Connection<A, RA>,
     to: &mut Connection<B, RB>,
 ) -> usize {
@@ -125,7 +125,7 @@ fn pump<A: Storage, RA: Entropy, B: Storage, RB: Entropy>(
 }
 
 /// `poll_event` must have nothing more to say.
-fn quiet<S: Storage, R: Entropy>(conn: &mut Connection<S, R>, checks: &mut Checks, who: &str) {
+fn quiet<S: Storage, R: KeySource>(conn: &mut Connection<S, R>, checks: &mut Checks, who: &str) {
     let idle = matches!(conn.poll_event(), Ok(None));
     checks.that(idle, who);
 }
@@ -183,15 +183,12 @@ fn run(version: Version, mem: &mut [[u8; BUF]; 6], checks: &mut Checks) {
     // Text, echoed by the server from the borrowed event.
     client.send_text(TEXT).expect("client: text");
     let sent = pump(&mut client, &mut server);
-    {
-        let (rx, tx) = server.split();
-        match rx.poll_event(tx).expect("server: text") {
-            Some(Event::Text(text)) => {
-                checks.that(text == TEXT, "server: text");
-                tx.send_text(text).expect("server: echo");
-            }
-            other => panic!("server: expected text, got {other:?}"),
+    match server.poll_event_with_sender().expect("server: text") {
+        Some((Event::Text(text), tx)) => {
+            checks.that(text == TEXT, "server: text");
+            tx.send_text(text).expect("server: echo");
         }
+        other => panic!("server: expected text, got {:?}", other.map(|(e, _)| e)),
     }
     pump(&mut server, &mut client);
     match client.poll_event().expect("client: echo") {
@@ -221,15 +218,12 @@ fn run(version: Version, mem: &mut [[u8; BUF]; 6], checks: &mut Checks) {
         // Binary, echoed.
         client.send_binary(&BINARY).expect("client: binary");
         pump(&mut client, &mut server);
-        {
-            let (rx, tx) = server.split();
-            match rx.poll_event(tx).expect("server: binary") {
-                Some(Event::Binary(data)) => {
-                    checks.that(data == BINARY, "server: binary");
-                    tx.send_binary(data).expect("server: echo binary");
-                }
-                other => panic!("server: expected binary, got {other:?}"),
+        match server.poll_event_with_sender().expect("server: binary") {
+            Some((Event::Binary(data), tx)) => {
+                checks.that(data == BINARY, "server: binary");
+                tx.send_binary(data).expect("server: echo binary");
             }
+            other => panic!("server: expected binary, got {:?}", other.map(|(e, _)| e)),
         }
         pump(&mut server, &mut client);
         match client.poll_event().expect("client: binary echo") {
@@ -254,20 +248,22 @@ fn run(version: Version, mem: &mut [[u8; BUF]; 6], checks: &mut Checks) {
             BINARY.len()
         );
 
-        // Ping, answered automatically; the round trip is measured in the caller's time.
-        client.handle_timeout(1_000);
-        client.ping(b"are you there").expect("client: ping");
+        // Ping, answered automatically; the round trip is measured in the caller's time: the
+        // ping carries the time it was sent at, the pong is read at another.
+        client.ping_at(1_000).expect("client: ping");
         pump(&mut client, &mut server);
         match server.poll_event().expect("server: ping") {
-            Some(Event::Ping(payload)) => checks.that(payload == b"are you there", "server: ping"),
+            Some(Event::Ping(payload)) => checks.that(
+                payload[..8] == 1_000u64.to_be_bytes(),
+                "server: stamped ping",
+            ),
             other => panic!("server: expected a ping, got {other:?}"),
         }
         pump(&mut server, &mut client);
-        client.handle_timeout(1_007);
         match client.poll_event().expect("client: pong") {
             Some(Event::Pong(pong)) => {
-                checks.that(pong.payload == b"are you there", "client: pong payload");
-                checks.that(pong.round_trip == Some(7), "client: round trip");
+                checks.that(pong.sent_at == Some(1_000), "client: pong stamp");
+                checks.that(pong.round_trip(1_007) == Some(7), "client: round trip");
             }
             other => panic!("client: expected a pong, got {other:?}"),
         }

@@ -20,28 +20,28 @@
 //! `join` and `leave` (`id`, `count`), `message` (`from`, `text`), `private` (`from`, `to`,
 //! `text`), `error` (`text`) and `rtt` (`ms`).
 //!
-//! Design: one thread per connection owns its socket and its `Connection`, so no connection is
-//! ever shared. Other threads reach it through its command channel, which the registry holds;
-//! the thread reads with a short timeout and takes its commands between reads.
+//! Design: each connection is the blocking driver split in two threads. Its reader blocks in
+//! the socket's read and turns messages into registry actions; its writer owns the sending
+//! half and blocks on the connection's command channel, which the registry holds, and which
+//! also carries what the reader owes it (pongs, the close reply). The writer's wait ends at
+//! the next timer (keepalive ping, close timeout) at the latest. No connection state is
+//! shared, and nothing wakes up while nothing happens.
 
 use std::collections::BTreeMap;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
-use wsmachine::handshake::Accept;
-use wsmachine::{CloseCode, Config, Connection, Event, Request, State, Version};
+use wsmachine::blocking::{Decision, Error, Message, Reader, WebSocket, Writer};
+use wsmachine::{CloseCode, Config, HandshakeError, Owed, Request, State, Version};
 
 const PAGE: &str = include_str!("chat_page.html");
-/// How long a connection thread waits for input before it looks at its commands: the most a
-/// broadcast waits before it is sent.
-const TICK: Duration = Duration::from_millis(10);
 /// How long a handshake may take, and a write may block.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a close waits for the peer's answer (microseconds, the connections' time unit).
+/// How long a close waits for the peer's answer (microseconds, the blocking driver's unit).
 const CLOSE_TIMEOUT_US: u64 = 3_000_000;
 /// How long shutdown waits for every connection to close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -89,15 +89,23 @@ fn parse_args() -> Options {
     options
 }
 
-/// A command for a connection's thread.
+/// What a connection's writer thread waits for.
 enum Command {
+    /// A text message to send.
     Send(Arc<str>),
+    /// What a message the reader read obliges the writer to send.
+    Owed(Owed),
+    /// Close with 1001: the server is shutting down.
     Shutdown,
+    /// The reader saw the end: nothing more will be owed.
+    ReaderDone,
 }
 
 /// The registry of open connections: ids, their command channels, the count.
 struct Hub {
     clients: Mutex<Clients>,
+    /// Signalled when a connection leaves, for shutdown to wait on.
+    left: Condvar,
     next_id: AtomicU64,
 }
 
@@ -141,6 +149,7 @@ impl Hub {
                 ("count", Json::Num(count)),
             ]);
             broadcast(&clients, &left, None);
+            self.left.notify_all();
         }
     }
 
@@ -166,8 +175,14 @@ impl Hub {
         clients.by_id.len()
     }
 
-    fn count(&self) -> usize {
-        self.clients().by_id.len()
+    /// Waits until every connection left, or `grace` passed; returns how many are left.
+    fn wait_empty(&self, grace: Duration) -> usize {
+        let clients = self.clients();
+        let waited = self
+            .left
+            .wait_timeout_while(clients, grace, |c| !c.by_id.is_empty());
+        let (clients, _) = waited.unwrap_or_else(|e| e.into_inner());
+        clients.by_id.len()
     }
 }
 
@@ -208,13 +223,17 @@ fn main() {
     eprintln!("chat_server: allowed origins: {}", origins.join(" "));
     let policy = Arc::new(Policy {
         origins,
-        ping_interval_us: u64::try_from(options.ping_interval.as_micros()).unwrap_or(u64::MAX),
+        // At least 1 µs: a zero interval would ping at every wake-up.
+        ping_interval_us: u64::try_from(options.ping_interval.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1),
     });
     let hub = Arc::new(Hub {
         clients: Mutex::new(Clients {
             by_id: BTreeMap::new(),
             shutting_down: false,
         }),
+        left: Condvar::new(),
         next_id: AtomicU64::new(1),
     });
 
@@ -264,11 +283,7 @@ fn main() {
     let why = stop.recv().unwrap_or("no more shutdown sources");
     let open = hub.shut_down();
     eprintln!("chat_server: shutting down ({why}): closing {open} connections with 1001");
-    let deadline = Instant::now() + SHUTDOWN_GRACE;
-    while hub.count() > 0 && Instant::now() < deadline {
-        std::thread::sleep(TICK);
-    }
-    let left = hub.count();
+    let left = hub.wait_empty(SHUTDOWN_GRACE);
     if left > 0 {
         eprintln!("chat_server: {left} connections did not close in time");
         std::process::exit(1);
@@ -277,66 +292,15 @@ fn main() {
 }
 
 /// One connection from accept to close.
-struct Peer {
-    stream: TcpStream,
-    conn: Connection<Vec<u8>>,
-    started: Instant,
-    name: String,
-}
-
-impl Peer {
-    /// The connections' clock: microseconds since the connection was accepted.
-    fn now(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX)
-    }
-
-    /// Writes all queued output; false if the peer is gone.
-    fn flush(&mut self) -> bool {
-        while !self.conn.pending_output().is_empty() {
-            match self.stream.write(self.conn.pending_output()) {
-                Ok(0) => return false,
-                Ok(n) => self.conn.consume_output(n),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    eprintln!("{}: write failed: {e}", self.name);
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    /// Waits up to [`TICK`] for input and gives it to the connection.
-    fn read(&mut self) {
-        let buf = self.conn.read_buffer();
-        if buf.is_empty() {
-            // The limits bound the input to one frame, which Vec storage always holds.
-            self.conn.handle_eof();
-            return;
-        }
-        match self.stream.read(buf) {
-            Ok(0) => self.conn.handle_eof(),
-            Ok(n) => self.conn.commit_read(n),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) => {}
-            Err(e) => {
-                eprintln!("{}: read failed: {e}", self.name);
-                self.conn.handle_eof();
-            }
-        }
-    }
-}
-
 fn serve(stream: TcpStream, hub: &Hub, policy: &Policy) {
     let name = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     let _ = stream.set_nodelay(true);
-    if stream.set_read_timeout(Some(TICK)).is_err()
+    // A client that never completes its request, or a peer that stops reading, must not hold
+    // a thread for ever.
+    if stream.set_read_timeout(Some(IO_TIMEOUT)).is_err()
         || stream.set_write_timeout(Some(IO_TIMEOUT)).is_err()
     {
         return;
@@ -348,130 +312,184 @@ fn serve(stream: TcpStream, hub: &Hub, policy: &Policy) {
     config.limits.max_frame_payload = 64 * 1024;
     config.limits.max_message_size = 64 * 1024;
     config.limits.max_hixie_frame = 64 * 1024;
-    let mut peer = Peer {
-        stream,
-        conn: Connection::server(config),
-        started: Instant::now(),
-        name,
+    let accepted = WebSocket::accept_with(stream, config, |request| {
+        let decision = decide(request, policy);
+        let status = match &decision {
+            Decision::Accept { .. } => 101,
+            Decision::Respond { status, .. } => *status,
+        };
+        eprintln!(
+            "{name}: {} {} {} -> {status}",
+            request.method(),
+            request.target(),
+            request.version().map_or("http", Version::as_str),
+        );
+        decision
+    });
+    let mut ws = match accepted {
+        Ok(ws) => ws,
+        // The policy's own answer, logged with the request above.
+        Err(Error::Refused { .. }) => return,
+        // Closed before a whole request came: a browser's spare connection, say.
+        Err(Error::WebSocket(wsmachine::Error::Handshake(HandshakeError::ConnectionClosed))) => {
+            return
+        }
+        // A malformed request: its 400 (or 431) answer was sent.
+        Err(Error::WebSocket(e)) => {
+            eprintln!("{name}: bad request: {e}");
+            return;
+        }
+        Err(e) => {
+            eprintln!("{name}: handshake failed: {e}");
+            return;
+        }
     };
-    if !handshake(&mut peer, policy) {
-        return;
-    }
+    // From now on the reader waits for messages for as long as the connection lives.
+    let _ = ws.get_mut().set_read_timeout(None);
+    let version = ws.version().map_or("", Version::as_str);
+    let (reader, mut writer) = match ws.split() {
+        Ok(halves) => halves,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return;
+        }
+    };
     let (commands_tx, commands) = mpsc::channel();
-    let Some((id, count)) = hub.join(commands_tx) else {
-        let _ = close_going_away(&mut peer.conn);
-        run(&mut peer, hub, None, &commands);
-        return;
+    let joined = hub.join(commands_tx.clone());
+    let name = match joined {
+        Some((id, count)) => {
+            let name = format!("#{id} {name}");
+            eprintln!("{name}: joined ({count} connected)");
+            let welcome = json(&[
+                ("type", Json::Str("welcome")),
+                ("id", Json::Num(id)),
+                ("count", Json::Num(count as u64)),
+                ("version", Json::Str(version)),
+            ]);
+            // Written before the writer takes its first command: the welcome comes first.
+            if let Err(e) = writer.send_text(&welcome) {
+                eprintln!("{name}: write failed: {e}");
+                // The reader then sees the end of the stream, and both threads finish.
+                let _ = writer.get_mut().shutdown(Shutdown::Both);
+            }
+            name
+        }
+        None => {
+            let _ = commands_tx.send(Command::Shutdown);
+            name
+        }
     };
-    peer.name = format!("#{id} {}", peer.name);
-    let version = peer
-        .conn
-        .version()
-        .map(|v| v.to_string())
-        .unwrap_or_default();
-    eprintln!("{}: joined ({count} connected)", peer.name);
-    let welcome = json(&[
-        ("type", Json::Str("welcome")),
-        ("id", Json::Num(id)),
-        ("count", Json::Num(count as u64)),
-        ("version", Json::Str(&version)),
-    ]);
-    if peer.conn.send_text(&welcome).is_ok() {
-        run(&mut peer, hub, Some(id), &commands);
+    let id = joined.map(|(id, _)| id);
+    std::thread::scope(|threads| {
+        threads.spawn(|| read(reader, hub, id, &commands_tx, &name));
+        write(writer, &commands, &name);
+    });
+    if let Some(id) = id {
+        hub.leave(id);
+        eprintln!("{name}: left");
     }
-    hub.leave(id);
-    eprintln!("{}: left", peer.name);
 }
 
-/// Reads the request and answers it: the page, a refusal, or the upgrade. True if the
-/// connection is open.
-fn handshake(peer: &mut Peer, policy: &Policy) -> bool {
-    let deadline = Instant::now() + IO_TIMEOUT;
+/// The reader thread: messages in, registry actions and owed values out, until the close.
+fn read(
+    mut reader: Reader<TcpStream>,
+    hub: &Hub,
+    id: Option<u64>,
+    commands: &Sender<Command>,
+    name: &str,
+) {
     loop {
-        match peer.conn.poll_event() {
-            Ok(Some(Event::Request(_) | Event::HttpRequest(_))) => break,
-            Ok(Some(_)) => continue,
-            Ok(None) => {}
+        let message = reader.read();
+        if let Some(owed) = reader.take_owed() {
+            let _ = commands.send(Command::Owed(owed));
+        }
+        match message {
+            Ok(Message::Text(text)) => {
+                if let Some(error) = id.and_then(|id| on_text(hub, id, &text)) {
+                    let _ = commands.send(Command::Send(error.into()));
+                }
+            }
+            Ok(Message::Pong {
+                round_trip: Some(us),
+                ..
+            }) => {
+                let rtt = json(&[("type", Json::Str("rtt")), ("ms", Json::Millis(us))]);
+                let _ = commands.send(Command::Send(rtt.into()));
+            }
+            Ok(Message::Close { code, reason, .. }) => {
+                let code = code.map(|c| format!(" {c}")).unwrap_or_default();
+                eprintln!("{name}: closed{code} {reason}");
+                break;
+            }
+            Ok(_) => {}
+            // A violation: its close frame is owed to the writer, and the close follows.
+            Err(Error::WebSocket(e @ wsmachine::Error::Protocol(_))) => eprintln!("{name}: {e}"),
             Err(e) => {
-                // A malformed request: the connection queued its 400 (or 431) answer.
-                eprintln!("{}: bad request: {e}", peer.name);
-                peer.flush();
-                return false;
+                eprintln!("{name}: read failed: {e}");
+                break;
             }
         }
-        if Instant::now() > deadline {
-            return false;
-        }
-        peer.read();
     }
-    let Some(request) = peer.conn.request() else {
-        return false;
-    };
-    let answer = decide(&request, policy);
-    let log = format!(
-        "{}: {} {} {} -> {}",
-        peer.name,
-        request.method(),
-        request.target(),
-        request
-            .version()
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "http".into()),
-        match &answer {
-            Answer::Upgrade { .. } => "101".to_string(),
-            Answer::Respond { status, .. } => status.to_string(),
-        }
-    );
-    eprintln!("{log}");
-    let result = match answer {
-        Answer::Upgrade { chat } => {
-            let accept = if chat {
-                Accept::new().protocol("chat")
-            } else {
-                Accept::new()
-            };
-            peer.conn.accept(accept)
-        }
-        Answer::Respond {
-            status,
-            content_type,
-            body,
-        } => peer
-            .conn
-            .respond(status, &[("Content-Type", content_type)], body.as_bytes()),
-    };
-    if let Err(e) = result {
-        eprintln!("{}: cannot answer: {e}", peer.name);
-        return false;
-    }
-    peer.flush() && peer.conn.state() == State::Open
+    let _ = commands.send(Command::ReaderDone);
 }
 
-enum Answer {
-    Upgrade {
-        chat: bool,
-    },
-    Respond {
-        status: u16,
-        content_type: &'static str,
-        body: String,
-    },
+/// The writer thread: commands, owed values and timers, until nothing more will be sent;
+/// then the socket is shut down, which also ends the reader's wait if it still waits (its
+/// close is then 1006).
+fn write(mut writer: Writer<TcpStream>, commands: &mpsc::Receiver<Command>, name: &str) {
+    if let Err(e) = write_commands(&mut writer, commands) {
+        eprintln!("{name}: write failed: {e}");
+    }
+    let _ = writer.get_mut().shutdown(Shutdown::Both);
+}
+
+fn write_commands(
+    writer: &mut Writer<TcpStream>,
+    commands: &mpsc::Receiver<Command>,
+) -> Result<(), Error> {
+    let mut wait = writer.handle_timeout()?.next;
+    loop {
+        let command = match wait {
+            Some(after) => match commands.recv_timeout(after) {
+                Ok(command) => Some(command),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            },
+            None => match commands.recv() {
+                Ok(command) => Some(command),
+                Err(_) => return Ok(()),
+            },
+        };
+        match command {
+            Some(Command::Send(text)) if writer.sender().state() == State::Open => {
+                writer.send_text(&text)?
+            }
+            Some(Command::Send(_)) | None => {}
+            Some(Command::Owed(owed)) => writer.handle_owed(owed)?,
+            Some(Command::Shutdown) => close_going_away(writer)?,
+            Some(Command::ReaderDone) => return Ok(()),
+        }
+        let timers = writer.handle_timeout()?;
+        wait = timers.next;
+        if timers.close_timed_out || writer.sender().state() == State::Closed {
+            // The close reply went out, or our close timed out: nothing more to send.
+            return Ok(());
+        }
+    }
 }
 
 /// The handshake policy: which paths exist, which origins may connect.
-fn decide(request: &Request<'_>, policy: &Policy) -> Answer {
-    let text = |status, body: &str| Answer::Respond {
+fn decide(request: &Request<'_>, policy: &Policy) -> Decision {
+    let respond = |status, content_type: &str, body: String| Decision::Respond {
         status,
-        content_type: "text/plain; charset=utf-8",
-        body: format!("{body}\n"),
+        headers: vec![("Content-Type".into(), content_type.into())],
+        body: body.into_bytes(),
     };
+    let text =
+        |status, body: &str| respond(status, "text/plain; charset=utf-8", format!("{body}\n"));
     if request.version().is_none() {
         return match (request.method(), request.path()) {
-            ("GET", "/") => Answer::Respond {
-                status: 200,
-                content_type: "text/html; charset=utf-8",
-                body: PAGE.into(),
-            },
+            ("GET", "/") => respond(200, "text/html; charset=utf-8", PAGE.into()),
             ("GET", "/chat") => text(426, "upgrade to WebSocket here"),
             (_, "/" | "/chat") => text(405, "method not allowed"),
             _ => text(404, "not found"),
@@ -489,87 +507,29 @@ fn decide(request: &Request<'_>, policy: &Policy) -> Answer {
         Some(origin) => return text(403, &format!("origin {origin} is not allowed")),
         None => return text(403, "an Origin header is required"),
     }
-    Answer::Upgrade {
-        chat: request.protocols().any(|p| p == "chat"),
+    Decision::Accept {
+        protocol: request
+            .protocols()
+            .any(|p| p == "chat")
+            .then(|| "chat".into()),
+        headers: Vec::new(),
     }
 }
 
 /// Closes with 1001, or as a hixie connection can (it has no codes).
-fn close_going_away(conn: &mut Connection<Vec<u8>>) -> Result<(), wsmachine::Error> {
-    if conn.state() != State::Open {
+fn close_going_away(writer: &mut Writer<TcpStream>) -> Result<(), Error> {
+    if writer.sender().state() != State::Open {
         return Ok(());
     }
-    match conn.version() {
-        Some(v) if v.is_hixie() => conn.close(),
-        _ => conn.close_with(CloseCode::GOING_AWAY, "server shutting down"),
+    match writer.sender().version() {
+        Some(v) if v.is_hixie() => writer.close(None, "")?,
+        _ => writer.close(Some(CloseCode::GOING_AWAY), "server shutting down")?,
     }
-}
-
-/// The open connection's loop: commands, timers, events, output, input; until closed.
-fn run(peer: &mut Peer, hub: &Hub, id: Option<u64>, commands: &Receiver<Command>) {
-    let mut write_shut = false;
-    loop {
-        while let Ok(command) = commands.try_recv() {
-            let sent = match command {
-                Command::Send(text) if peer.conn.state() == State::Open => {
-                    peer.conn.send_text(&text)
-                }
-                Command::Send(_) => Ok(()),
-                Command::Shutdown => close_going_away(&mut peer.conn),
-            };
-            if let Err(e) = sent {
-                // Output full: the peer does not read. Drop it rather than buffer without end.
-                eprintln!("{}: dropped: {e}", peer.name);
-                return;
-            }
-        }
-        let now = peer.now();
-        peer.conn.handle_timeout(now);
-        let mut closed = false;
-        let (rx, tx) = peer.conn.split();
-        loop {
-            match rx.poll_event(tx) {
-                Ok(Some(Event::Text(text))) => {
-                    if let Some(id) = id {
-                        if let Some(error) = on_text(hub, id, text) {
-                            let _ = tx.send_text(&error);
-                        }
-                    }
-                }
-                Ok(Some(Event::Pong(pong))) => {
-                    if let Some(us) = pong.round_trip {
-                        let rtt = json(&[("type", Json::Str("rtt")), ("ms", Json::Millis(us))]);
-                        let _ = tx.send_text(&rtt);
-                    }
-                }
-                Ok(Some(Event::Close(close))) => {
-                    let code = close.code.map(|c| format!(" {c}")).unwrap_or_default();
-                    eprintln!("{}: closed{code} {}", peer.name, close.reason);
-                    closed = true;
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                // The close frame is queued; the close event follows.
-                Err(e) => eprintln!("{}: {e}", peer.name),
-            }
-        }
-        if !peer.flush() {
-            return;
-        }
-        if closed || peer.conn.state() == State::Closed {
-            let _ = peer.stream.shutdown(std::net::Shutdown::Both);
-            return;
-        }
-        if peer.conn.state() == State::Closing
-            && peer.conn.version() == Some(Version::Hixie75)
-            && !write_shut
-        {
-            // hixie-75 closes with the transport: our end of stream, then the peer's.
-            let _ = peer.stream.shutdown(std::net::Shutdown::Write);
-            write_shut = true;
-        }
-        peer.read();
+    if writer.sender().version() == Some(Version::Hixie75) {
+        // hixie-75 closes with the transport: our end of stream, then the peer's.
+        writer.get_mut().shutdown(Shutdown::Write)?;
     }
+    Ok(())
 }
 
 /// Acts on a chat line from connection `id`; returns an error to send back, if any.

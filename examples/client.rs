@@ -6,14 +6,18 @@
 //! `<binary N bytes>`). At the end of stdin it closes with 1000, waits for the closing
 //! handshake (or the TCP close for hixie-75), prints `closed CODE REASON` (`closed` alone where
 //! the version has no codes) and exits 0. A failed handshake exits 1.
+//!
+//! A reader thread blocks in the socket's read and prints messages as they come; the main
+//! thread owns the writer and blocks on one channel that brings it stdin lines and what the
+//! reader's messages oblige it to send (pongs, the close reply). Nothing wakes up while
+//! nothing happens, and a close started by either side completes.
 
-use std::io::{BufRead, ErrorKind, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, Write};
+use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc;
-use std::time::Duration;
 
-use wsmachine::blocking::{Error, Message, WebSocket};
-use wsmachine::{ClientRequest, Config, Version, WsUrl};
+use wsmachine::blocking::{Error, Message, Reader, WebSocket};
+use wsmachine::{ClientRequest, Config, Owed, State, Version, WsUrl};
 
 fn usage() -> ! {
     eprintln!("usage: client URL [--version hixie-75|hixie-76|hybi-07|hybi-08|hybi-13] [--protocol NAME]... [--origin ORIGIN]");
@@ -47,6 +51,21 @@ fn main() {
     }
 }
 
+/// What the main thread, which owns the writer, waits for: one channel carries it all, so the
+/// client sleeps until something happens.
+enum Input {
+    /// A line of stdin.
+    Line(String),
+    /// The end of stdin.
+    StdinEnd,
+    /// What a message the reader read obliges the writer to send (a pong, the close reply).
+    Owed(Owed),
+    /// The reader printed the close: the connection is over.
+    Closed,
+    /// The reader failed.
+    Failed(Error),
+}
+
 fn run(
     url: &str,
     version: Version,
@@ -66,61 +85,82 @@ fn run(
     if let Some(origin) = origin {
         request = request.origin(origin);
     }
-    let (mut ws, chosen) = WebSocket::connect(stream, &request, Config::default())?;
+    let (ws, chosen) = WebSocket::connect(stream, &request, Config::default())?;
     if let Some(p) = chosen {
         eprintln!("client: subprotocol {p}");
     }
-    ws.get_mut()
-        .set_read_timeout(Some(Duration::from_millis(20)))?;
+    let (reader, mut writer) = ws.split()?;
 
-    let (lines_tx, lines) = mpsc::channel();
+    let (inputs_tx, inputs) = mpsc::channel();
+    let lines_tx = inputs_tx.clone();
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
-            match line {
-                Ok(line) => {
-                    if lines_tx.send(Some(line)).is_err() {
-                        return;
-                    }
-                }
-                Err(_) => break,
+            let Ok(line) = line else { break };
+            if lines_tx.send(Input::Line(line)).is_err() {
+                return;
             }
         }
-        let _ = lines_tx.send(None);
+        let _ = lines_tx.send(Input::StdinEnd);
     });
+    std::thread::spawn(move || read_messages(reader, &inputs_tx));
 
+    while let Ok(input) = inputs.recv() {
+        match input {
+            // Lines that arrive after the server closed have nowhere to go.
+            Input::Line(line) if writer.sender().state() == State::Open => {
+                writer.send_text(&line)?
+            }
+            Input::Line(_) => {}
+            Input::StdinEnd if writer.sender().state() == State::Open => {
+                writer.close(None, "")?;
+                if version == Version::Hixie75 {
+                    // hixie-75 closes with the transport: our end of stream, then theirs.
+                    writer.get_mut().shutdown(Shutdown::Write)?;
+                }
+            }
+            Input::StdinEnd => {}
+            Input::Owed(owed) => writer.handle_owed(owed)?,
+            Input::Closed => return Ok(()),
+            Input::Failed(e) => return Err(e.into()),
+        }
+    }
+    Err("the reader stopped without a close".into())
+}
+
+/// The reader thread: prints each message as it arrives and sends what it owes the writer.
+fn read_messages(mut reader: Reader<TcpStream>, inputs: &mpsc::Sender<Input>) {
     let mut stdout = std::io::stdout().lock();
-    let mut closing = false;
     loop {
-        while !closing {
-            match lines.try_recv() {
-                Ok(Some(line)) => ws.send_text(&line)?,
-                Ok(None) | Err(mpsc::TryRecvError::Disconnected) => {
-                    ws.close(None, "")?;
-                    if ws.version() == Version::Hixie75 {
-                        // hixie-75 closes with the transport: our end of stream, then theirs.
-                        ws.get_mut().shutdown(std::net::Shutdown::Write)?;
-                    }
-                    closing = true;
-                }
-                Err(mpsc::TryRecvError::Empty) => break,
-            }
+        let message = reader.read();
+        // Sent ahead of `Closed`: the close reply must go out before the main thread exits.
+        if let Some(owed) = reader.take_owed() {
+            let _ = inputs.send(Input::Owed(owed));
         }
-        match ws.read() {
-            Ok(Message::Text(text)) => writeln!(stdout, "{text}")?,
-            Ok(Message::Binary(data)) => writeln!(stdout, "<binary {} bytes>", data.len())?,
+        let printed = match message {
+            Ok(Message::Text(text)) => writeln!(stdout, "{text}"),
+            Ok(Message::Binary(data)) => writeln!(stdout, "<binary {} bytes>", data.len()),
             Ok(Message::Close { code, reason, .. }) => {
-                match code {
-                    Some(code) if reason.is_empty() => writeln!(stdout, "closed {code}")?,
-                    Some(code) => writeln!(stdout, "closed {code} {reason}")?,
-                    None => writeln!(stdout, "closed")?,
+                let printed = match code {
+                    Some(code) if reason.is_empty() => writeln!(stdout, "closed {code}"),
+                    Some(code) => writeln!(stdout, "closed {code} {reason}"),
+                    None => writeln!(stdout, "closed"),
                 }
-                return Ok(());
+                .and_then(|()| stdout.flush());
+                let _ = inputs.send(match printed {
+                    Ok(()) => Input::Closed,
+                    Err(e) => Input::Failed(e.into()),
+                });
+                return;
             }
-            Ok(_) => {}
-            Err(Error::Io(e))
-                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) => return Err(e.into()),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let _ = inputs.send(Input::Failed(e));
+                return;
+            }
+        };
+        if let Err(e) = printed.and_then(|()| stdout.flush()) {
+            let _ = inputs.send(Input::Failed(e.into()));
+            return;
         }
-        stdout.flush()?;
     }
 }

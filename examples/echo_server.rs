@@ -7,8 +7,8 @@
 
 use std::net::{TcpListener, TcpStream};
 
-use wsmachine::blocking::{Decision, Message, WebSocket};
-use wsmachine::Config;
+use wsmachine::blocking::{Decision, Error, Message, WebSocket};
+use wsmachine::{Config, Version};
 
 fn main() {
     let addr = std::env::args()
@@ -56,12 +56,20 @@ fn serve(stream: TcpStream) {
     });
     let mut ws = match ws {
         Ok(ws) => ws,
+        // The server's own answer to a plain HTTP request: nothing failed.
+        Err(Error::Refused { status }) => {
+            eprintln!("{peer}: http {path} -> {status}");
+            return;
+        }
         Err(e) => {
             eprintln!("{peer}: handshake failed: {e}");
             return;
         }
     };
-    eprintln!("{peer}: {} {path}", ws.version());
+    eprintln!(
+        "{peer}: {} {path}",
+        ws.version().map_or("?", Version::as_str)
+    );
     loop {
         let result = match ws.read() {
             Ok(Message::Text(text)) => ws.send_text(&text),

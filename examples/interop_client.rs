@@ -98,7 +98,8 @@ fn run(url: &str, version: Version) -> Result<String, Box<dyn std::error::Error>
                 return Err(format!("fragmented text came back as {}", describe(&other)).into())
             }
         }
-        ws.ping(b"interop")?;
+        ws.connection().ping(b"interop")?;
+        ws.flush()?;
         loop {
             match ws.read()? {
                 Message::Pong { payload, .. } if payload == b"interop" => break,

@@ -14,7 +14,7 @@
 
 use std::hint::black_box;
 
-use wsmachine::{Buffers, Config, Connection, Event, NoEntropy, Role, Version};
+use wsmachine::{Buffers, Config, Connection, Event, Version};
 
 fn main() {
     let kind = std::env::args().nth(1).unwrap_or_else(|| "ascii".into());
@@ -42,8 +42,7 @@ fn main() {
         wire.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i & 3]));
     }
     let (mut input, mut output, mut message) = (vec![0u8; 16 * 1024], vec![0u8; 4096], vec![]);
-    let mut conn = Connection::framed_with(
-        Role::Server,
+    let mut conn = Connection::framed_server_with(
         Version::Hybi13,
         Config::default(),
         Buffers {
@@ -51,7 +50,6 @@ fn main() {
             output: &mut output[..],
             message: &mut message[..],
         },
-        NoEntropy,
     );
     let (mut messages, mut bytes) = (0usize, 0usize);
     for _ in 0..repeats {
@@ -77,8 +75,7 @@ fn send(is_text: bool, repeats: usize) {
     let text = "sixteen bytes ok";
     let data: Vec<u8> = (0..125u8).collect();
     let (mut input, mut output, mut message) = (vec![0u8; 64], vec![0u8; 32 * 1024], vec![]);
-    let mut conn = Connection::framed_with(
-        Role::Server,
+    let mut conn = Connection::framed_server_with(
         Version::Hybi13,
         Config::default(),
         Buffers {
@@ -86,7 +83,6 @@ fn send(is_text: bool, repeats: usize) {
             output: &mut output[..],
             message: &mut message[..],
         },
-        NoEntropy,
     );
     let (mut messages, mut bytes) = (0usize, 0usize);
     for _ in 0..repeats {

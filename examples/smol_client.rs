@@ -16,7 +16,7 @@ use std::io::{BufRead, Write};
 use async_ws::AsyncWebSocket;
 use smol::future::FutureExt;
 use smol::net::TcpStream;
-use wsmachine::blocking::Message;
+use wsmachine::drive::Message;
 use wsmachine::{ClientRequest, Config, OsEntropy, Version, WsUrl};
 
 fn usage() -> ! {
@@ -108,7 +108,7 @@ async fn run(
             Step::Line(Some(line)) => ws.send_text(&line).await?,
             Step::Line(None) => {
                 ws.close(None, "").await?;
-                if ws.version() == Version::Hixie75 {
+                if ws.version() == Some(Version::Hixie75) {
                     // hixie-75 closes with the transport: our end of stream, then theirs.
                     ws.shutdown_write().await?;
                 }

@@ -16,8 +16,9 @@ use std::sync::Arc;
 use async_ws::AsyncWebSocket;
 use smol::net::{TcpListener, TcpStream};
 use smol::Executor;
-use wsmachine::blocking::{Decision, Message};
-use wsmachine::Config;
+use wsmachine::blocking::Error;
+use wsmachine::drive::{Decision, Message};
+use wsmachine::{Config, Version};
 
 fn main() {
     let addr = std::env::args()
@@ -84,12 +85,20 @@ async fn serve(stream: TcpStream) {
     .await;
     let mut ws = match ws {
         Ok(ws) => ws,
+        // The server's own answer to a plain HTTP request: nothing failed.
+        Err(Error::Refused { status }) => {
+            eprintln!("{peer}: http {path} -> {status}");
+            return;
+        }
         Err(e) => {
             eprintln!("{peer}: handshake failed: {e}");
             return;
         }
     };
-    eprintln!("{peer}: {} {path}", ws.version());
+    eprintln!(
+        "{peer}: {} {path}",
+        ws.version().map_or("?", Version::as_str)
+    );
     loop {
         let result = match ws.read().await {
             Ok(Message::Text(text)) => ws.send_text(&text).await,

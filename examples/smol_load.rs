@@ -19,7 +19,7 @@ use async_ws::AsyncWebSocket;
 use smol::future::FutureExt;
 use smol::lock::{Barrier, Semaphore};
 use smol::net::TcpStream;
-use wsmachine::blocking::Message;
+use wsmachine::drive::Message;
 use wsmachine::{ClientRequest, CloseCode, Config, OsEntropy, WsUrl};
 
 struct Options {
@@ -207,7 +207,7 @@ async fn exchange<T, R>(
 ) -> Result<(), String>
 where
     T: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin,
-    R: wsmachine::Entropy,
+    R: wsmachine::KeySource,
 {
     let payload = |i: usize| -> Message {
         if i % 2 == 0 {

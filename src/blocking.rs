@@ -46,7 +46,7 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::string::String;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use crate::connection::RecvHalf;
@@ -113,7 +113,9 @@ impl From<UsageError> for Error {
     }
 }
 
-/// A WebSocket over a blocking stream. Its time unit is milliseconds since it was created.
+/// A WebSocket over a blocking stream. Its time unit is microseconds since it was created:
+/// the round-trip times of [`Message::Pong`] and the connection's timers ([`Config`]) are in
+/// microseconds.
 pub struct WebSocket<T, R: KeySource = NoEntropy> {
     stream: T,
     conn: Connection<Vec<u8>, R>,
@@ -232,7 +234,7 @@ impl<T: Read + Write, R: KeySource> WebSocket<T, R> {
     /// follows), [`Error::Io`].
     pub fn read(&mut self) -> Result<Message, Error> {
         loop {
-            let now = elapsed_ms(self.started);
+            let now = elapsed_us(self.started);
             self.conn.handle_timeout(now);
             let message = match self.conn.step() {
                 Ok(Step::Event(event)) => Message::from_event(event, now),
@@ -277,13 +279,13 @@ impl<T: Read + Write, R: KeySource> WebSocket<T, R> {
         self.flush()
     }
 
-    /// Sends a ping stamped with the time; its pong's round-trip time is in milliseconds.
+    /// Sends a ping stamped with the time; its pong's round-trip time is in microseconds.
     ///
     /// # Errors
     ///
     /// Those of [`crate::Sender::ping`], and [`Error::Io`].
     pub fn ping(&mut self) -> Result<(), Error> {
-        self.conn.ping_at(elapsed_ms(self.started))?;
+        self.conn.ping_at(elapsed_us(self.started))?;
         self.flush()
     }
 
@@ -294,6 +296,8 @@ impl<T: Read + Write, R: KeySource> WebSocket<T, R> {
     ///
     /// Those of [`crate::Sender::close_with`], and [`Error::Io`].
     pub fn close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<(), Error> {
+        // The close timeout counts from now.
+        self.conn.handle_timeout(elapsed_us(self.started));
         match code {
             Some(code) => self.conn.close_with(code, reason)?,
             None => self.conn.close()?,
@@ -389,6 +393,17 @@ impl<R: KeySource> WebSocket<TcpStream, R> {
     }
 }
 
+/// What [`Writer::handle_timeout`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timers {
+    /// Our close went unanswered for the close timeout: the writer is closed; shut the stream
+    /// down, and the reader reports the close (1006) at the end of its input.
+    pub close_timed_out: bool,
+    /// How long until the timers want to run again, if one runs.
+    pub next: Option<Duration>,
+}
+
 /// The reading half of a split [`WebSocket`]: messages in.
 pub struct Reader<T> {
     stream: T,
@@ -406,7 +421,7 @@ impl<T: Read> Reader<T> {
     /// close message follows), [`Error::Io`].
     pub fn read(&mut self) -> Result<Message, Error> {
         loop {
-            let now = elapsed_ms(self.started);
+            let now = elapsed_us(self.started);
             match self.rx.step()? {
                 Step::Event(event) => {
                     if let Some(message) = Message::from_event(event, now) {
@@ -463,14 +478,14 @@ impl<T: Write, R: KeySource> Writer<T, R> {
         self.flush()
     }
 
-    /// Sends a ping stamped with the time (milliseconds since the socket was created); the
+    /// Sends a ping stamped with the time (microseconds since the socket was created); the
     /// reader reports its pong's round-trip time.
     ///
     /// # Errors
     ///
     /// Those of [`crate::Sender::ping`], and [`Error::Io`].
     pub fn ping(&mut self) -> Result<(), Error> {
-        self.tx.ping_at(elapsed_ms(self.started))?;
+        self.tx.ping_at(elapsed_us(self.started))?;
         self.flush()
     }
 
@@ -481,6 +496,8 @@ impl<T: Write, R: KeySource> Writer<T, R> {
     ///
     /// Those of [`crate::Sender::close_with`], and [`Error::Io`].
     pub fn close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<(), Error> {
+        // The close timeout counts from now.
+        self.tx.handle_timeout(elapsed_us(self.started));
         match code {
             Some(code) => self.tx.close_with(code, reason)?,
             None => self.tx.close()?,
@@ -499,17 +516,23 @@ impl<T: Write, R: KeySource> Writer<T, R> {
     }
 
     /// Runs the sending half's timers (keepalive ping, close timeout) at the current time and
-    /// writes what they queued; returns when they want to run next, in milliseconds from now.
-    /// Returns `Ok(None)` when no timer runs.
+    /// writes what they queued.
     ///
     /// # Errors
     ///
     /// [`Error::Io`].
-    pub fn handle_timeout(&mut self) -> Result<Option<u64>, Error> {
-        let now = elapsed_ms(self.started);
-        self.tx.handle_timeout(now);
+    pub fn handle_timeout(&mut self) -> Result<Timers, Error> {
+        let now = elapsed_us(self.started);
+        let close_timed_out = self.tx.handle_timeout(now);
         self.flush()?;
-        Ok(self.tx.poll_timeout().map(|at| at.saturating_sub(now)))
+        let next = self
+            .tx
+            .poll_timeout()
+            .map(|at| Duration::from_micros(at.saturating_sub(now)));
+        Ok(Timers {
+            close_timed_out,
+            next,
+        })
     }
 
     /// The sending half, for what this driver does not wrap.
@@ -532,8 +555,8 @@ impl<T: Write, R: KeySource> Writer<T, R> {
     }
 }
 
-fn elapsed_ms(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+fn elapsed_us(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Writes a sending half's whole output to a blocking stream.

@@ -1,10 +1,10 @@
-//! An async driver over `futures-io`'s `AsyncRead + AsyncWrite`, built only on the public
-//! [`Connection`] API.
+//! An async driver over `futures-io`'s `AsyncRead + AsyncWrite`, a thin layer on the step
+//! every driver shares ([`wsmachine::drive`]).
 //!
 //! The smol examples use it, and so can any runtime whose streams implement those two traits
 //! (async-std directly, tokio through `tokio-util`'s `compat` adapters): nothing here names a
 //! runtime, a timer or an executor. It owns a stream and a connection over growable buffers
-//! and hands out the blocking driver's owned [`Message`]s.
+//! and hands out the shared owned [`Message`]s.
 //!
 //! [`AsyncWebSocket::read`] is cancel-safe: a message taken from the connection is kept until
 //! it is returned, and bytes count as read or written only once the stream said so. That is
@@ -18,14 +18,15 @@ use std::time::{Duration, Instant};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 
-use wsmachine::blocking::{Decision, Error, Message};
+use wsmachine::blocking::Error;
+use wsmachine::drive::{Answered, Decision, Message, Step, Transfer};
 use wsmachine::{
-    ClientRequest, CloseCode, Config, Connection, Entropy, Event, NoEntropy, Request, State,
+    ClientRequest, CloseCode, Config, Connection, Entropy, Event, KeySource, NoEntropy, Request,
     UsageError, Version,
 };
 
 /// A WebSocket over an async stream.
-pub struct AsyncWebSocket<T, R: Entropy = NoEntropy> {
+pub struct AsyncWebSocket<T, R: KeySource = NoEntropy> {
     stream: T,
     conn: Connection<Vec<u8>, R>,
     started: Instant,
@@ -37,8 +38,12 @@ pub struct AsyncWebSocket<T, R: Entropy = NoEntropy> {
 impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWebSocket<T, NoEntropy> {
     /// Reads a request from `stream` and answers it as `decide` says. A plain HTTP request (no
     /// upgrade) is passed to `decide` too, and can only be answered with
-    /// [`Decision::Respond`]. Anything but an accepted upgrade is returned as an error, after
-    /// the answer was sent.
+    /// [`Decision::Respond`]. The answer is sent before this returns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Refused`] when `decide` answered with a response (the stream is then closed),
+    /// [`Error::WebSocket`] for a failed handshake (its answer sent), [`Error::Io`].
     pub async fn accept_with(
         stream: T,
         config: Config,
@@ -50,38 +55,44 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWebSocket<T, NoEntropy> {
             started: Instant::now(),
             ready: None,
         };
-        loop {
-            let decided = match ws.conn.poll_event() {
+        let decision = loop {
+            match ws.conn.step() {
+                Ok(Step::Event(_)) => {}
+                Ok(Step::Read) => {
+                    ws.read_more().await?;
+                    continue;
+                }
+                Ok(Step::Closed) => return Err(wsmachine::Error::from(UsageError::Closed).into()),
                 Err(e) => {
+                    // A bad request: its HTTP answer is queued.
                     let _ = ws.flush().await;
                     return Err(e.into());
                 }
-                Ok(Some(Event::Request(_) | Event::HttpRequest(_))) => true,
-                Ok(_) => false,
-            };
-            if decided {
-                break;
             }
-            ws.read_more().await?;
-        }
-        let decision = match ws.conn.request() {
-            Some(request) => decide(&request),
-            None => return Err(wsmachine::Error::from(UsageError::NoPendingRequest).into()),
+            if let Some(request) = ws.conn.request() {
+                break decide(&request);
+            }
         };
         let answered = decision.apply(&mut ws.conn);
         ws.flush().await?;
-        if answered.is_err() {
-            // A refusal or a plain HTTP answer ends the connection.
-            let _ = ws.stream.close().await;
+        match answered? {
+            Answered::Upgraded => Ok(ws),
+            Answered::Responded { status } => {
+                // The response ends the connection.
+                let _ = ws.stream.close().await;
+                Err(Error::Refused { status })
+            }
         }
-        answered?;
-        Ok(ws)
     }
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin, R: Entropy> AsyncWebSocket<T, R> {
     /// Sends `request` over `stream` and waits for the answer; returns the socket and the
     /// subprotocol the server chose.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WebSocket`] for a failed handshake, [`Error::Io`].
     pub async fn connect_with(
         stream: T,
         request: &ClientRequest<'_>,
@@ -96,20 +107,27 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: Entropy> AsyncWebSocket<T, R> {
         };
         ws.flush().await?;
         loop {
-            match ws.conn.poll_event() {
-                Ok(Some(Event::Accepted(response))) => {
+            match ws.conn.step()? {
+                Step::Event(Event::Accepted(response)) => {
                     let protocol = response.protocol().map(String::from);
                     return Ok((ws, protocol));
                 }
-                Ok(Some(_)) => {}
-                Ok(None) => ws.read_more().await?,
-                Err(e) => return Err(e.into()),
+                Step::Event(_) => {}
+                Step::Read => ws.read_more().await?,
+                Step::Closed => return Err(wsmachine::Error::from(UsageError::Closed).into()),
             }
         }
     }
+}
 
+impl<T: AsyncRead + AsyncWrite + Unpin, R: KeySource> AsyncWebSocket<T, R> {
     /// The next message. Pings are answered and the close reply is sent before it returns;
     /// after [`Message::Close`] it fails with `UsageError::Closed`. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WebSocket`] for a peer's violation (the close frame was sent; the close message
+    /// follows), [`Error::Io`].
     pub async fn read(&mut self) -> Result<Message, Error> {
         loop {
             if self.ready.is_some() {
@@ -120,49 +138,66 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: Entropy> AsyncWebSocket<T, R> {
             }
             let now = self.now();
             self.conn.handle_timeout(now);
-            match self.conn.poll_event() {
-                Ok(Some(event)) => {
-                    self.ready = Message::from_event(event);
-                    continue;
+            match self.conn.step() {
+                Ok(Step::Event(event)) => self.ready = Message::from_event(event, now),
+                Ok(Step::Read) => {
+                    self.flush().await?;
+                    self.read_more().await?;
                 }
-                Ok(None) => {}
+                Ok(Step::Closed) => {
+                    self.flush().await?;
+                    return Err(wsmachine::Error::from(UsageError::Closed).into());
+                }
                 Err(e) => {
                     let _ = self.flush().await;
                     return Err(e.into());
                 }
             }
-            self.flush().await?;
-            if self.conn.state() == State::Closed {
-                return Err(wsmachine::Error::from(UsageError::Closed).into());
-            }
-            self.read_more().await?;
         }
     }
 
     /// Sends a text message.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wsmachine::Sender::send_text`], and [`Error::Io`].
     pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
         self.conn.send_text(text)?;
         self.flush().await
     }
 
     /// Sends a binary message.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wsmachine::Sender::send_binary`], and [`Error::Io`].
     pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
         self.conn.send_binary(data)?;
         self.flush().await
     }
 
-    /// Sends a ping; the pong's round-trip time is in milliseconds.
-    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+    /// Sends a ping stamped with the time; its pong's round-trip time is in milliseconds.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wsmachine::Sender::ping`], and [`Error::Io`].
+    pub async fn ping(&mut self) -> Result<(), Error> {
         let now = self.now();
         self.conn.handle_timeout(now);
-        self.conn.ping(payload)?;
+        self.conn.ping_at(now)?;
         self.flush().await
     }
 
     /// Starts the closing handshake with `code` (1000 if `None`; hixie connections have no
     /// codes). Keep reading until [`Message::Close`]. On hixie-75, which closes with the
     /// transport, follow with [`AsyncWebSocket::shutdown_write`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wsmachine::Sender::close_with`], and [`Error::Io`].
     pub async fn close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<(), Error> {
+        // The close timeout counts from now, not from the last time the timers ran.
+        self.conn.handle_timeout(self.now());
         match code {
             Some(code) => self.conn.close_with(code, reason)?,
             None => self.conn.close()?,
@@ -172,6 +207,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: Entropy> AsyncWebSocket<T, R> {
 
     /// Ends this side of the transport (`AsyncWrite::poll_close`: a TCP stream's write-side
     /// shutdown): how a hixie-75 connection closes, and the last step once closed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`].
     pub async fn shutdown_write(&mut self) -> Result<(), Error> {
         self.flush().await?;
         self.stream.close().await?;
@@ -186,8 +225,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: Entropy> AsyncWebSocket<T, R> {
     }
 
     /// The version spoken.
-    pub fn version(&self) -> Version {
-        self.conn.version().unwrap_or(Version::Hybi13)
+    pub fn version(&self) -> Option<Version> {
+        self.conn.version()
     }
 
     /// The connection, for what this driver does not wrap. Its time unit is milliseconds
@@ -202,13 +241,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: Entropy> AsyncWebSocket<T, R> {
     }
 
     /// Writes all queued output. Cancel-safe: output leaves the queue only once written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], `WriteZero` when the stream takes no bytes.
     pub async fn flush(&mut self) -> Result<(), Error> {
         while !self.conn.pending_output().is_empty() {
-            let n = self.stream.write(self.conn.pending_output()).await?;
-            if n == 0 {
+            let written = Transfer::from_io(self.stream.write(self.conn.pending_output()).await)?;
+            if !self.conn.handle_write(written) {
                 return Err(io::Error::from(io::ErrorKind::WriteZero).into());
             }
-            self.conn.consume_output(n);
+            if written == Transfer::Blocked {
+                // An async stream waits instead; one that reports it would make this spin.
+                return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
+            }
         }
         self.stream.flush().await?;
         Ok(())
@@ -218,6 +264,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: Entropy> AsyncWebSocket<T, R> {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// Reads once into the connection. Cancel-safe: a read that did not complete took nothing.
     async fn read_more(&mut self) -> Result<(), Error> {
         let buf = self.conn.read_buffer();
         if buf.is_empty() {
@@ -225,11 +272,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: Entropy> AsyncWebSocket<T, R> {
             // buffer means a connection built over storage smaller than its limits.
             return Err(io::Error::other("input buffer full").into());
         }
-        match self.stream.read(buf).await {
-            Ok(0) => self.conn.handle_eof(),
-            Ok(n) => self.conn.commit_read(n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
+        let read = Transfer::from_io(self.stream.read(buf).await)?;
+        self.conn.handle_read(read);
+        if read == Transfer::Blocked {
+            return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
         }
         Ok(())
     }

@@ -281,6 +281,8 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
     ///
     /// The connection itself, unchanged, while the handshake is in progress: the handshake
     /// reads and writes in turn, so it runs on the joined connection.
+    // The connection is given back whole, unboxed: no allocation without `alloc`.
+    #[allow(clippy::result_large_err)]
     pub fn into_split(self) -> Result<(Receiver<S>, Sender<S, R>), Self> {
         if self.rx.state.is_handshaking() || self.tx.state == SendState::Handshaking {
             return Err(self);
@@ -300,6 +302,8 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
     /// # Errors
     ///
     /// [`JoinError`], with both halves unchanged, when they belong to different connections.
+    // The halves are given back whole, unboxed: no allocation without `alloc`.
+    #[allow(clippy::result_large_err)]
     pub fn join(receiver: Receiver<S>, sender: Sender<S, R>) -> Result<Self, JoinError<S, R>> {
         if receiver.half.pair != sender.pair {
             return Err(JoinError { receiver, sender });

@@ -28,7 +28,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use wsmachine::{
     Accept, Buffers, ClientRequest, CloseCode, Config, Connection, Entropy, Error, Event,
-    NoEntropy, State, Storage, UsageError, Version,
+    KeySource, NoEntropy, State, Storage, UsageError, Version,
 };
 
 use loopback::Loopback;
@@ -140,7 +140,7 @@ struct Net {
 impl Net {
     /// One turn of the main loop: time advances by `step` ms, smoltcp moves packets, and each
     /// socket's bytes go to and from its connection.
-    fn turn<A: Storage, RA: Entropy, B: Storage, RB: Entropy>(
+    fn turn<A: Storage, RA: KeySource, B: Storage, RB: KeySource>(
         &mut self,
         client: &mut Connection<A, RA>,
         server: &mut Connection<B, RB>,
@@ -163,7 +163,7 @@ impl Net {
 
 /// Moves bytes between a socket and its connection, and closes the socket once the
 /// connection is closed and its last bytes are sent.
-fn shuttle<S: Storage, R: Entropy>(socket: &mut tcp::Socket<'_>, conn: &mut Connection<S, R>) {
+fn shuttle<S: Storage, R: KeySource>(socket: &mut tcp::Socket<'_>, conn: &mut Connection<S, R>) {
     // Straight from the socket's buffer into the connection's input: one copy.
     while socket.can_recv() {
         let free = conn.read_buffer();
@@ -198,15 +198,14 @@ fn shuttle<S: Storage, R: Entropy>(socket: &mut tcp::Socket<'_>, conn: &mut Conn
 }
 
 /// Runs the loop until `$conn` (the client or the server) has an event, then evaluates
-/// `$body` with the event and the connection's sending half.
+/// `$body` with the event and the connection's sending half (to answer it while borrowed).
 macro_rules! next_event {
     ($net:expr, $client:ident, $server:ident, $conn:ident, |$event:ident, $tx:ident| $body:expr) => {{
         let mut outcome = None;
         for _ in 0..MAX_TURNS {
             $net.turn(&mut $client, &mut $server, 1);
-            let (rx, $tx) = $conn.split();
-            match rx.poll_event($tx) {
-                Ok(Some($event)) => {
+            match $conn.poll_event_with_sender() {
+                Ok(Some(($event, $tx))) => {
                     outcome = Some($body);
                     break;
                 }
@@ -341,16 +340,20 @@ fn session(
         });
         tally.binaries += 1;
 
-        client.ping(b"tick").expect("client ping");
+        // Stamped with the time it is sent, so that its pong tells the round trip.
+        let sent = net.now as u64;
+        client.ping_at(sent).expect("client ping");
         next_event!(net, client, server, server, |event, _tx| match event {
-            Event::Ping(payload) => assert_eq!(payload, b"tick"),
+            Event::Ping(payload) => assert_eq!(payload.len(), 12, "the stamp"),
             other => panic!("server: expected a ping, got {other:?}"),
         });
         next_event!(net, client, server, client, |event, _tx| match event {
             Event::Pong(pong) => {
-                assert_eq!(pong.payload, b"tick");
-                let rtt = pong.round_trip.expect("round trip of our own ping");
-                say!("{name}: ping \"tick\" answered by an automatic pong, round trip {rtt} ms");
+                assert_eq!(pong.sent_at, Some(sent));
+                let rtt = pong
+                    .round_trip(net.now as u64)
+                    .expect("round trip of our own ping");
+                say!("{name}: stamped ping answered by an automatic pong, round trip {rtt} ms");
             }
             other => panic!("client: expected a pong, got {other:?}"),
         });

@@ -1,7 +1,7 @@
 //! What every driver shares: the step that moves bytes between a transport and a connection,
 //! and, with `alloc`, the owned message and the server's answer to a request.
 //!
-//! A driver (the blocking one in [`crate::blocking`], an async one, an event loop, firmware)
+//! A driver (the blocking one in `blocking`, an async one, an event loop, firmware)
 //! repeats one step:
 //!
 //! 1. [`Connection::step`] (or [`Receiver::step`] on a receiving half alone) gives the next
@@ -13,7 +13,7 @@
 //!
 //! [`Transfer`] is where the transport's outcomes are told apart once for every driver: bytes
 //! moved, the end of the stream, an interruption to retry at once, or nothing possible until
-//! the transport is ready (`WouldBlock`, a read timeout). With `std`, [`Transfer::from_io`]
+//! the transport is ready (`WouldBlock`, a read timeout). With `std`, `Transfer::from_io`
 //! classifies a `std::io` result.
 
 #[cfg(feature = "alloc")]

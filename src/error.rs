@@ -91,6 +91,10 @@ pub enum ProtocolError {
     ExpectedContinuation,
     /// A 64-bit payload length with its most significant bit set (RFC 6455 §5.2).
     InvalidLength,
+    /// A payload length not in its shortest encoding, `126` with a 16-bit length below 126 or
+    /// `127` with a 64-bit length below 65,536 (RFC 6455 §5.2: "the minimal number of bytes
+    /// MUST be used"); refused for data and control frames alike.
+    NonMinimalLength,
     /// A close frame with a 1-byte payload (RFC 6455 §5.5.1).
     CloseTooShort,
     /// A close frame with a code that may not be sent (RFC 6455 §7.4).
@@ -155,6 +159,9 @@ impl fmt::Display for ProtocolError {
             ProtocolError::InvalidLength => {
                 f.write_str("64-bit payload length has its top bit set")
             }
+            ProtocolError::NonMinimalLength => {
+                f.write_str("payload length not in its shortest encoding")
+            }
             ProtocolError::CloseTooShort => f.write_str("close frame payload of one byte"),
             ProtocolError::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
             ProtocolError::InvalidUtf8 => f.write_str("text is not valid UTF-8"),
@@ -208,6 +215,21 @@ pub enum HandshakeError {
     UnexpectedExtension,
     /// The transport ended before the handshake completed.
     ConnectionClosed,
+    /// A field that may appear once appeared more than once: `Host` (RFC 7230 §5.4),
+    /// `Sec-WebSocket-Key`, `-Version` (RFC 6455 §11.3.1, §11.3.5), `Origin` (RFC 6454 §7),
+    /// the hixie-76 keys in a request; `Sec-WebSocket-Accept`, `-Protocol` (§11.3.3, §11.3.4)
+    /// and the hixie location and origin in a response.
+    RepeatedHeader(&'static str),
+    /// The request target is neither a path (origin-form) nor an `http`, `https`, `ws` or
+    /// `wss` URL without credentials (absolute-form), or it carries a fragment (RFC 7230
+    /// §5.3), or the `Host` field is not a host and port (§5.4).
+    InvalidTarget,
+    /// A hixie server's location or origin field was missing or did not name what the client
+    /// asked for (draft-hixie-thewebsocketprotocol-76 §4.1, -75 §4.1).
+    LocationMismatch,
+    /// The handshake did not complete within [`crate::Config::handshake_timeout`]; a server
+    /// answers `408 Request Timeout`.
+    TimedOut,
 }
 
 impl HandshakeError {
@@ -221,7 +243,10 @@ impl HandshakeError {
             HandshakeError::Malformed
             | HandshakeError::NotGet
             | HandshakeError::MissingHeader(_)
+            | HandshakeError::RepeatedHeader(_)
+            | HandshakeError::InvalidTarget
             | HandshakeError::InvalidKey => Some(400),
+            HandshakeError::TimedOut => Some(408),
             _ => None,
         }
     }
@@ -250,6 +275,12 @@ impl fmt::Display for HandshakeError {
             HandshakeError::UnexpectedExtension => {
                 f.write_str("server chose an extension that was not offered")
             }
+            HandshakeError::RepeatedHeader(h) => write!(f, "{h} header repeated"),
+            HandshakeError::InvalidTarget => f.write_str("invalid request target or Host"),
+            HandshakeError::LocationMismatch => {
+                f.write_str("hixie location or origin does not match the request")
+            }
+            HandshakeError::TimedOut => f.write_str("handshake did not complete in time"),
             HandshakeError::ConnectionClosed => {
                 f.write_str("transport closed before the handshake completed")
             }

@@ -86,7 +86,8 @@
 //!
 //! - **A pong owed while a fragmented message is being sent** goes out at once, between two of
 //!   its frames: control frames may be interleaved with fragments (RFC 6455 §5.4). Of several
-//!   pings not yet answered, only the latest is (§5.5.3). No pong is sent after our close.
+//!   pings not yet answered, only the latest is (§5.5.3). Pongs are sent after our own close
+//!   too, until the peer's close arrives (§5.5.2).
 //! - **A close started by the sending half** ([`Sender::close`]) sends the close frame and moves
 //!   that half to [`State::Closing`]; the receiving half reads on until the peer's close, reports
 //!   it ([`Event::Close`], `clean`), and owes an ending that closes the sending half without
@@ -112,7 +113,7 @@
 //! # Features
 //!
 //! The crate is `#![no_std]`; the `alloc` feature adds growable buffers and the `std` feature
-//! adds [`OsEntropy`] and the [`blocking`] driver. Without `alloc`, a connection runs on byte
+//! adds `OsEntropy` and the `blocking` driver. Without `alloc`, a connection runs on byte
 //! slices the caller owns.
 #![no_std]
 #![forbid(unsafe_code)]

@@ -508,7 +508,8 @@ fn bad_answers_fail_the_client_handshake() {
         Error::Handshake(HandshakeError::ConnectionClosed)
     );
     let (c, _) = client_and_key(Version::Hixie76, &[]);
-    let wrong_answer = b"HTTP/1.1 101 WebSocket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\r\n0123456789abcdef";
+    // The location and origin it asked for (`ws://h/`, `http://h`), and a wrong answer.
+    let wrong_answer = b"HTTP/1.1 101 WebSocket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\nSec-WebSocket-Location: ws://h/\r\nSec-WebSocket-Origin: http://h\r\n\r\n0123456789abcdef";
     assert_eq!(
         client_error(c, wrong_answer),
         Error::Handshake(HandshakeError::InvalidAnswer)

@@ -11,6 +11,7 @@ pub(crate) use receiver::RecvHalf;
 pub use sender::Sender;
 pub use state::Owed;
 
+use sender::Expired;
 use state::{RecvState, SendState};
 
 #[cfg(feature = "alloc")]
@@ -64,6 +65,13 @@ pub struct Config {
     /// After sending a close, wait this long for the peer's answer before reporting the
     /// connection closed (code 1006).
     pub close_timeout: Option<u64>,
+    /// Fail the opening handshake if it has not completed this long after the connection's
+    /// first [`Connection::handle_timeout`] (call it once when the connection is made: the
+    /// connection cannot know the caller's clock before): a server answers
+    /// `408 Request Timeout`, and either role reports [`crate::HandshakeError::TimedOut`].
+    /// Without it a peer sending one byte at a time holds a connection for as long as its
+    /// handshake limit lasts.
+    pub handshake_timeout: Option<u64>,
     /// Whether the transport is TLS: hixie handshakes name `wss://` in their location header.
     pub secure: bool,
 }
@@ -76,6 +84,7 @@ impl Config {
             stream_fragments: false,
             keepalive_interval: None,
             close_timeout: None,
+            handshake_timeout: None,
             secure: false,
         }
     }
@@ -203,7 +212,7 @@ impl<S: Storage> Connection<S, NoEntropy> {
         )
     }
 
-    /// [`Connection::framed_server`] over the given storage.
+    /// `Connection::framed_server` over the given storage.
     pub fn framed_server_with(version: Version, config: Config, buffers: Buffers<S>) -> Self {
         Self::opened(Role::Server, version, config, buffers, NoEntropy)
     }
@@ -214,7 +223,8 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
     ///
     /// # Errors
     ///
-    /// Those of [`Connection::client`].
+    /// Those of `Connection::client`: [`UsageError::InvalidHeader`] for a request with unsafe
+    /// header values, and [`UsageError::OutputFull`] if it does not fit the output.
     pub fn client_with(
         request: &ClientRequest<'_>,
         config: Config,
@@ -225,6 +235,7 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         let closed = RecvState::Closed {
             version: None,
             report: None,
+            timed_out: false,
         };
         let mut conn = Self::new(Role::Client, closed, config, buffers, entropy);
         let tx = &mut conn.tx;
@@ -237,7 +248,7 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         Ok(conn)
     }
 
-    /// [`Connection::framed`] over the given storage.
+    /// `Connection::framed` over the given storage.
     pub fn framed_with(
         role: Role,
         version: Version,
@@ -351,10 +362,14 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
     }
 
     /// Time is now `now` (in a unit the caller chooses, used for every timer): runs the
-    /// keepalive ping and the close timeout (after which the close event reports 1006).
+    /// handshake timeout (after which the next poll reports
+    /// [`crate::HandshakeError::TimedOut`]), the keepalive ping and the close timeout (after
+    /// which the close event reports 1006). The handshake is timed from the first call.
     pub fn handle_timeout(&mut self, now: u64) {
-        if self.tx.handle_timeout(now) {
-            self.rx.abort(&mut self.tx);
+        match self.tx.advance(now) {
+            Expired::Nothing => {}
+            Expired::Close => self.rx.abort(&mut self.tx),
+            Expired::Handshake => self.rx.handshake_timed_out(&mut self.tx),
         }
     }
 
@@ -555,6 +570,7 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
             stream_fragments: self.rx.settings.stream_fragments,
             keepalive_interval: tx.keepalive_interval(),
             close_timeout: tx.close_timeout(),
+            handshake_timeout: tx.handshake_timeout(),
             secure: tx.secure,
         }
     }

@@ -444,7 +444,12 @@ impl<S: Storage> RecvHalf<S> {
                         Err(e) => Err(self.handshake_failed(e, false, hand)),
                     };
                 }
-                RecvState::Closed { .. } => return Ok(self.state.take_report().map(Ready::Closed)),
+                RecvState::Closed { .. } => {
+                    if let Some(failure) = self.state.take_failure() {
+                        return Err(Error::Handshake(failure));
+                    }
+                    return Ok(self.state.take_report().map(Ready::Closed));
+                }
                 RecvState::Open { version, .. } => version,
             };
             let rules = self.rules();
@@ -481,6 +486,13 @@ impl<S: Storage> RecvHalf<S> {
     fn fail<H: Hand>(&mut self, error: ProtocolError, hand: &mut H) -> Error {
         end(&mut self.state, hand, RecvEnd::Violation(error));
         Error::Protocol(error)
+    }
+
+    /// The handshake did not complete in time.
+    pub(crate) fn handshake_timed_out<H: Hand>(&mut self, hand: &mut H) {
+        if let Some(end) = self.state.handshake_timed_out() {
+            hand.end(end);
+        }
     }
 
     /// The sending half gave up waiting for the peer's close: the close event is 1006.

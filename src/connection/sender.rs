@@ -27,8 +27,21 @@ pub struct Sender<S, R> {
     pub(crate) state: SendState,
     /// The latest time given to [`Sender::handle_timeout`]: deadlines are set from it.
     now: u64,
+    /// Whether a time was given yet: the handshake's deadline is set at the first.
+    clock_started: bool,
     keepalive_at: Deadline,
-    close_deadline: Deadline,
+    /// The handshake's deadline while handshaking, the close timeout's while closing.
+    deadline: Deadline,
+}
+
+/// Which timer [`Sender::advance`] found passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expired {
+    Nothing,
+    /// The peer left our close unanswered: the sending half is closed.
+    Close,
+    /// The handshake did not complete in time: the connection fails.
+    Handshake,
 }
 
 /// The part of a [`Config`] the sending half uses, kept small.
@@ -39,6 +52,8 @@ pub(crate) struct SendSettings {
     keepalive_interval: u64,
     /// `u64::MAX` for none.
     close_timeout: u64,
+    /// `u64::MAX` for none.
+    handshake_timeout: u64,
     pub(crate) secure: bool,
 }
 
@@ -48,6 +63,7 @@ impl SendSettings {
             max_queued_output: u32::try_from(config.limits.max_queued_output).unwrap_or(u32::MAX),
             keepalive_interval: config.keepalive_interval.unwrap_or(u64::MAX),
             close_timeout: config.close_timeout.unwrap_or(u64::MAX),
+            handshake_timeout: config.handshake_timeout.unwrap_or(u64::MAX),
             secure: config.secure,
         }
     }
@@ -58,6 +74,10 @@ impl SendSettings {
 
     pub(crate) fn close_timeout(&self) -> Option<u64> {
         (self.close_timeout != u64::MAX).then_some(self.close_timeout)
+    }
+
+    pub(crate) fn handshake_timeout(&self) -> Option<u64> {
+        (self.handshake_timeout != u64::MAX).then_some(self.handshake_timeout)
     }
 }
 
@@ -71,8 +91,9 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
             pair,
             state: SendState::Handshaking,
             now: 0,
+            clock_started: false,
             keepalive_at: Deadline::NEVER,
-            close_deadline: Deadline::NEVER,
+            deadline: Deadline::NEVER,
         }
     }
 
@@ -192,7 +213,7 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
     ///
     /// Those of [`Sender::ping`].
     pub fn pong(&mut self, payload: &[u8]) -> Result<(), Error> {
-        self.check_capable("pongs")?;
+        self.check_pong()?;
         if payload.len() > 125 {
             return Err(UsageError::ControlTooLong.into());
         }
@@ -271,11 +292,32 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
     /// receiving half sees the end of its input and reports the close (1006). A
     /// [`crate::Connection`] tells its receiving half itself.
     pub fn handle_timeout(&mut self, now: u64) -> bool {
+        self.advance(now) == Expired::Close
+    }
+
+    /// [`Sender::handle_timeout`], saying which timer passed.
+    pub(crate) fn advance(&mut self, now: u64) -> Expired {
+        if !self.clock_started {
+            // The handshake is timed from the first time given: the connection cannot know
+            // the caller's clock before.
+            self.clock_started = true;
+            if self.state == SendState::Handshaking {
+                self.deadline = Deadline::after(now, self.settings.handshake_timeout());
+            }
+        }
         self.now = self.now.max(now);
-        let mut timed_out = false;
-        if self.close_deadline.passed(self.now) && self.state.close_timed_out() {
-            self.stop_timers();
-            timed_out = true;
+        let mut expired = Expired::Nothing;
+        if self.deadline.passed(self.now) {
+            expired = if self.state == SendState::Handshaking {
+                Expired::Handshake
+            } else if self.state.close_timed_out() {
+                Expired::Close
+            } else {
+                Expired::Nothing
+            };
+            if expired != Expired::Nothing {
+                self.stop_timers();
+            }
         }
         if self.keepalive_at.passed(self.now) {
             let interval = self.settings.keepalive_interval();
@@ -288,14 +330,14 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
                 let _ = self.ping_at(self.now);
             }
         }
-        timed_out
+        expired
     }
 
     /// When [`Sender::handle_timeout`] must be called next, if a timer runs: the keepalive
     /// ping's time or the close timeout's, in the caller's unit.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        match (self.keepalive_at.get(), self.close_deadline.get()) {
+        match (self.keepalive_at.get(), self.deadline.get()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -437,7 +479,7 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
         };
         self.write_close_frame(version, code, reason)?;
         self.state = next;
-        self.close_deadline = Deadline::after(self.now, self.settings.close_timeout());
+        self.deadline = Deadline::after(self.now, self.settings.close_timeout());
         Ok(())
     }
 
@@ -446,11 +488,21 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
         (!self.version().is_some_and(|v| v.is_hixie())).then_some(code)
     }
 
-    /// Sends the pong a ping is owed, unless our close was sent. One that does not fit is
+    /// Sends the pong a ping is owed, until the peer's close was received. One that does not fit is
     /// dropped: RFC 6455 §5.5.3 lets an endpoint answer only the latest of several pings.
     pub(crate) fn answer_ping(&mut self, payload: &[u8]) {
-        if let SendState::Open { .. } | SendState::Fragmenting { .. } = self.state {
+        if self.check_pong().is_ok() {
             let _ = self.write_frame(OpCode::Pong, true, payload);
+        }
+    }
+
+    /// Whether a pong may go out: a pong is owed for every ping until the peer's close was
+    /// received (RFC 6455 §5.5.2), so our own close does not stop them; the peer's closes this
+    /// half.
+    fn check_pong(&self) -> Result<(), UsageError> {
+        match self.state {
+            SendState::Closing { version } if !version.is_hixie() => Ok(()),
+            _ => self.check_capable("pongs"),
         }
     }
 
@@ -462,8 +514,12 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
             Role::Server => Framing::Unmasked,
             Role::Client => Framing::Masked,
         };
-        if self.state.open(version, framing) && version.has_control_frames() {
-            self.keepalive_at = Deadline::after(self.now, self.settings.keepalive_interval());
+        if self.state.open(version, framing) {
+            // The handshake's deadline is met.
+            self.deadline = Deadline::NEVER;
+            if version.has_control_frames() {
+                self.keepalive_at = Deadline::after(self.now, self.settings.keepalive_interval());
+            }
         }
     }
 
@@ -487,7 +543,7 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
 
     fn stop_timers(&mut self) {
         self.keepalive_at = Deadline::NEVER;
-        self.close_deadline = Deadline::NEVER;
+        self.deadline = Deadline::NEVER;
     }
 }
 

@@ -51,10 +51,12 @@ pub(crate) enum RecvState {
     /// Frames flow in.
     Open { version: Version, decoder: Decoder },
     /// Nothing more is read. `report` is the close event still to deliver (a close frame's
-    /// event is delivered as the frame is read, so it leaves none).
+    /// event is delivered as the frame is read, so it leaves none); `timed_out`, whether the
+    /// handshake's timeout, found outside a poll, is still to report.
     Closed {
         version: Option<Version>,
         report: Option<CloseReport>,
+        timed_out: bool,
     },
 }
 
@@ -136,8 +138,38 @@ impl RecvState {
         *self = RecvState::Closed {
             version,
             report: None,
+            timed_out: false,
         };
         Some(owed.unwrap_or(OwedEnd::Shut))
+    }
+
+    /// The handshake did not complete in time: closed, the failure reported at the next poll.
+    /// A server owes its peer the `408` answer, whether it was still reading the request or
+    /// the application had not decided.
+    pub(crate) fn handshake_timed_out(&mut self) -> Option<OwedEnd> {
+        let owed = match self {
+            RecvState::ServerReading | RecvState::ServerDeciding(_) => {
+                OwedEnd::Refuse(HandshakeError::TimedOut)
+            }
+            RecvState::ClientWaiting { .. } => OwedEnd::Shut,
+            _ => return None,
+        };
+        *self = RecvState::Closed {
+            version: self.version(),
+            report: None,
+            timed_out: true,
+        };
+        Some(owed)
+    }
+
+    /// The handshake failure still to report, handed out once.
+    pub(crate) fn take_failure(&mut self) -> Option<HandshakeError> {
+        match self {
+            RecvState::Closed { timed_out, .. } => {
+                core::mem::take(timed_out).then_some(HandshakeError::TimedOut)
+            }
+            _ => None,
+        }
     }
 
     /// The receiving direction of an open connection ends: the close event to deliver (or none
@@ -173,6 +205,7 @@ impl RecvState {
         *self = RecvState::Closed {
             version: Some(version),
             report,
+            timed_out: false,
         };
         owed
     }
@@ -212,7 +245,7 @@ pub(crate) enum SendState {
         framing: Framing,
         is_text: bool,
     },
-    /// Our close was sent; nothing more may be.
+    /// Our close was sent: no more messages, only the pongs still owed (RFC 6455 §5.5.2).
     Closing { version: Version },
     /// Nothing more will be sent.
     Closed { version: Option<Version> },
@@ -469,6 +502,7 @@ mod tests {
                 code: code.map(CloseCode),
                 clean,
             }),
+            timed_out: false,
         }
     }
 
@@ -479,7 +513,9 @@ mod tests {
             RecvState::ServerDeciding(p) => (1, p.version, None),
             RecvState::ClientWaiting { version, .. } => (2, Some(version), None),
             RecvState::Open { version, .. } => (3, Some(version), None),
-            RecvState::Closed { version, report } => (4, version, report),
+            RecvState::Closed {
+                version, report, ..
+            } => (4, version, report),
         }
     }
 

@@ -4,7 +4,8 @@
 //!   type `0x00` carries text for the application, other types are read and discarded.
 //! - A type byte with the high bit set is followed by a length in at most 10 7-bit groups
 //!   (high bit = more) and that many bytes, which are skipped as they arrive (never buffered).
-//! - `0xFF 0x00` (type `0xFF`, length 0) is hixie-76's closing frame.
+//! - `0xFF 0x00` (type `0xFF`, length 0) is hixie-76's closing frame; hixie-75 has none, and skips it
+//!   as a frame of length 0.
 //!
 //! Every frame is bounded by [`crate::Limits::max_hixie_frame`] and the input capacity.
 
@@ -15,36 +16,67 @@ use crate::error::{ProtocolError, UsageError};
 /// The longest length prefix taken: 10 groups of 7 bits hold any 64-bit length.
 const MAX_LENGTH_BYTES: usize = 10;
 
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) enum Decoder {
-    #[default]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Decoder {
+    scan: Scan,
+    /// hixie-76 closes with `0xFF 0x00`; hixie-75 has no closing frame, and there the same
+    /// bytes are a length-prefixed frame of length 0, skipped like any other.
+    closing_frame: bool,
+}
+
+/// Where the decoder is in the byte stream.
+#[derive(Clone, Copy, Debug)]
+enum Scan {
     Start,
     /// Inside a text-delimited frame: payload bytes already scanned for `0xFF`.
-    Text { scanned: u32 },
+    Text {
+        scanned: u32,
+    },
     /// Inside a length-prefixed frame: bytes still to skip.
-    Skip { remaining: u32 },
+    Skip {
+        remaining: u32,
+    },
 }
 
 impl Decoder {
+    /// The decoder of hixie-76 (`closing_frame`) or hixie-75.
+    pub(crate) fn new(closing_frame: bool) -> Self {
+        Decoder {
+            scan: Scan::Start,
+            closing_frame,
+        }
+    }
+
     pub(crate) fn step(
         &mut self,
         input: &mut [u8],
         cx: Context<'_>,
     ) -> Result<Decoded, ProtocolError> {
+        self.scan.step(input, cx, self.closing_frame)
+    }
+}
+
+impl Scan {
+    fn step(
+        &mut self,
+        input: &mut [u8],
+        cx: Context<'_>,
+        closing_frame: bool,
+    ) -> Result<Decoded, ProtocolError> {
         let limit = cx
             .rules
             .max_hixie_frame
             .min(cx.rules.input_capacity.saturating_sub(2));
-        if let Decoder::Skip { remaining } = *self {
+        if let Scan::Skip { remaining } = *self {
             let remaining = remaining as usize;
             let n = remaining.min(input.len());
             if n == 0 {
                 return Ok(Decoded::Partial);
             }
             *self = match remaining - n {
-                0 => Decoder::Start,
+                0 => Scan::Start,
                 // Below the limit, which fits 32 bits.
-                remaining => Decoder::Skip {
+                remaining => Scan::Skip {
                     remaining: remaining as u32,
                 },
             };
@@ -55,7 +87,7 @@ impl Decoder {
         };
         if frame_type & 0x80 == 0 {
             let scanned = match *self {
-                Decoder::Text { scanned } => scanned as usize,
+                Scan::Text { scanned } => scanned as usize,
                 _ => 0,
             };
             let is_text = frame_type == 0x00;
@@ -75,7 +107,7 @@ impl Decoder {
             match found {
                 Some(i) => {
                     let end = 1 + scanned + i;
-                    *self = Decoder::Start;
+                    *self = Scan::Start;
                     if !is_text {
                         return Ok(Decoded::Discard(end + 1));
                     }
@@ -100,7 +132,7 @@ impl Decoder {
                             .map_err(|_| ProtocolError::InvalidUtf8)?;
                     }
                     // Within the limit, which fits 32 bits.
-                    *self = Decoder::Text {
+                    *self = Scan::Text {
                         scanned: seen as u32,
                     };
                     Ok(Decoded::Partial)
@@ -128,7 +160,7 @@ impl Decoder {
                     return Err(ProtocolError::HixieLengthTooLong);
                 }
             }
-            if frame_type == 0xFF && len == 0 {
+            if closing_frame && frame_type == 0xFF && len == 0 {
                 return Ok(Decoded::Frame(Frame {
                     opcode: OpCode::Close,
                     fin: true,
@@ -138,7 +170,7 @@ impl Decoder {
                 }));
             }
             if len > 0 {
-                *self = Decoder::Skip {
+                *self = Scan::Skip {
                     remaining: len as u32,
                 };
             }

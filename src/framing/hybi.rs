@@ -73,11 +73,7 @@ pub(crate) fn parse_header(buf: &[u8], cx: &Rules) -> Result<Option<Header>, Pro
     }
     let short_len = b1 & 0x7F;
     let control = opcode.is_control();
-    if control {
-        if short_len > 125 {
-            return Err(ProtocolError::ControlTooLong);
-        }
-    } else if (opcode == OpCode::Continuation) != cx.message_is_text.is_some() {
+    if !control && (opcode == OpCode::Continuation) != cx.message_is_text.is_some() {
         return Err(if opcode == OpCode::Continuation {
             ProtocolError::UnexpectedContinuation
         } else {
@@ -96,6 +92,9 @@ pub(crate) fn parse_header(buf: &[u8], cx: &Rules) -> Result<Option<Header>, Pro
     };
     if buf.len() < header_len {
         return Ok(None);
+    }
+    if control && payload_len > 125 {
+        return Err(ProtocolError::ControlTooLong);
     }
     if payload_len > cx.max_frame_payload {
         return Err(ProtocolError::FrameTooLarge {
@@ -128,10 +127,12 @@ pub(crate) fn parse_header(buf: &[u8], cx: &Rules) -> Result<Option<Header>, Pro
 }
 
 /// The 16- or 64-bit payload length of a header whose 7-bit length is 126 or 127, and whose
-/// length bytes are in `buf`.
+/// length bytes are in `buf`. RFC 6455 §5.2 asks for "the minimal number of bytes" to encode a
+/// length, and a longer encoding is refused, for every frame alike: a length that fits the
+/// shorter form is a violation whether the frame carries data or control.
 fn extended_length(buf: &[u8], limit: usize) -> Result<usize, ProtocolError> {
-    let len = if buf[1] & 0x7F == 126 {
-        u64::from(u16::from_be_bytes([buf[2], buf[3]]))
+    let (len, shortest) = if buf[1] & 0x7F == 126 {
+        (u64::from(u16::from_be_bytes([buf[2], buf[3]])), 126)
     } else {
         let mut be = [0u8; 8];
         be.copy_from_slice(&buf[2..10]);
@@ -139,8 +140,11 @@ fn extended_length(buf: &[u8], limit: usize) -> Result<usize, ProtocolError> {
         if len >> 63 != 0 {
             return Err(ProtocolError::InvalidLength);
         }
-        len
+        (len, 0x1_0000)
     };
+    if len < shortest {
+        return Err(ProtocolError::NonMinimalLength);
+    }
     usize::try_from(len).map_err(|_| ProtocolError::FrameTooLarge { limit })
 }
 

@@ -102,7 +102,7 @@ pub(crate) enum Decoder {
 impl Decoder {
     pub(crate) fn for_version(version: Version) -> Self {
         if version.is_hixie() {
-            Decoder::Hixie(hixie::Decoder::default())
+            Decoder::Hixie(hixie::Decoder::new(version == Version::Hixie76))
         } else {
             Decoder::Hybi(hybi::Decoder::default())
         }

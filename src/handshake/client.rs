@@ -13,9 +13,9 @@ use crate::version::Version;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Expectation {
     proof: Proof,
-    /// 16-bit hashes of the offered subprotocols, so the request need not be kept (a server
-    /// choosing an unoffered name is missed only if its hash collides: 1 in 8192 at most).
-    offered: [u16; ClientRequest::MAX_PROTOCOLS],
+    /// The offered subprotocols, as digests: a server's choice must be one of these names
+    /// exactly, and the request need not be kept.
+    offered: [Digest; ClientRequest::MAX_PROTOCOLS],
     offered_len: u8,
 }
 
@@ -23,8 +23,73 @@ pub(crate) struct Expectation {
 enum Proof {
     /// The SHA-1 digest behind `Sec-WebSocket-Accept` (20 bytes, not its 28 in base64).
     Accept([u8; 20]),
-    Answer([u8; 16]),
-    Nothing,
+    /// hixie-76: the 16-byte challenge answer, and the location and origin the server must
+    /// name (§4.1: the connection fails on a missing or different one).
+    Answer { answer: [u8; 16], names: Digest },
+    /// hixie-75: the location and origin the server must name.
+    Names(Digest),
+}
+
+/// The first 8 bytes of the SHA-1 of some bytes: equal names give equal digests, and a name
+/// whose digest equals a given one takes about 2^64 tries to find, so a comparison of digests
+/// stands for a comparison of the exact names in a fixed, small space.
+type Digest = [u8; 8];
+
+fn digest(parts: &[&[u8]]) -> Digest {
+    let mut sha = sha1_smol::Sha1::new();
+    for part in parts {
+        sha.update(part);
+    }
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&sha.digest().bytes()[..8]);
+    out
+}
+
+/// The digest of a hixie server's location and origin fields.
+fn names_digest(location: &[u8], origin: &[u8]) -> Digest {
+    digest(&[location, b"\n", origin])
+}
+
+/// A hixie client's origin: as given, or `http(s)://HOST`, in ASCII lowercase as hixie-76
+/// §4.1 sends it (and as the server must echo it).
+fn write_hixie_origin(sink: &mut dyn Sink, request: &ClientRequest<'_>) {
+    let mut lower = [0u8; 64];
+    let mut put = |bytes: &[u8]| {
+        for chunk in bytes.chunks(lower.len()) {
+            let out = &mut lower[..chunk.len()];
+            out.copy_from_slice(chunk);
+            out.make_ascii_lowercase();
+            sink.put(out);
+        }
+    };
+    match request.origin {
+        Some(origin) => put(origin.as_bytes()),
+        None => {
+            put(if request.secure {
+                b"https://"
+            } else {
+                b"http://"
+            });
+            put(request.host.as_bytes());
+        }
+    }
+}
+
+/// The request target: a query with no path gets the path `/` (RFC 6455 §3).
+fn write_target(sink: &mut dyn Sink, request: &ClientRequest<'_>) {
+    if request.target.starts_with('?') {
+        sink.put(b"/");
+    }
+    sink.put(request.target.as_bytes());
+}
+
+/// Collects what a sink is given, into a SHA-1 (for the digest of what was written).
+struct Hasher(sha1_smol::Sha1);
+
+impl Sink for Hasher {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
 }
 
 /// Where a valid answer ends in the input.
@@ -45,15 +110,30 @@ pub(crate) fn write_request<S: Storage>(
 ) -> Result<Expectation, UsageError> {
     request.check()?;
     let version = request.version;
-    let mut offered = [0u16; ClientRequest::MAX_PROTOCOLS];
+    let mut offered = [Digest::default(); ClientRequest::MAX_PROTOCOLS];
     let offered_protocols = if version.is_hixie() {
         &request.protocols[..request.protocols.len().min(1)]
     } else {
         request.protocols
     };
     for (slot, p) in offered.iter_mut().zip(offered_protocols) {
-        *slot = protocol_hash(p.as_bytes());
+        *slot = digest(&[p.as_bytes()]);
     }
+    // The location a hixie server must name: the URL this client asked for.
+    let location = |sink: &mut dyn Sink| {
+        sink.put(if request.secure { b"wss://" } else { b"ws://" });
+        sink.put(request.host.as_bytes());
+        write_target(sink, request);
+    };
+    let names = {
+        let mut hasher = Hasher(sha1_smol::Sha1::new());
+        location(&mut hasher);
+        hasher.put(b"\n");
+        write_hixie_origin(&mut hasher, request);
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&hasher.0.digest().bytes()[..8]);
+        out
+    };
     let key = keys::generate_key(entropy);
     let (key1, key2, mut key3) = (
         Hixie76Key::generate(entropy),
@@ -65,14 +145,16 @@ pub(crate) fn write_request<S: Storage>(
         Version::Hybi07 | Version::Hybi08 | Version::Hybi13 => {
             Proof::Accept(keys::accept_digest(&key))
         }
-        Version::Hixie76 => Proof::Answer(
-            keys::hixie76_answer(key1.as_bytes(), key2.as_bytes(), &key3).unwrap_or_default(),
-        ),
-        Version::Hixie75 => Proof::Nothing,
+        Version::Hixie76 => Proof::Answer {
+            answer: keys::hixie76_answer(key1.as_bytes(), key2.as_bytes(), &key3)
+                .unwrap_or_default(),
+            names,
+        },
+        Version::Hixie75 => Proof::Names(names),
     };
     let write = |sink: &mut dyn Sink| {
         sink.put(b"GET ");
-        sink.put(request.target.as_bytes());
+        write_target(sink, request);
         sink.put(b" HTTP/1.1\r\nHost: ");
         sink.put(request.host.as_bytes());
         sink.put(b"\r\n");
@@ -103,20 +185,9 @@ pub(crate) fn write_request<S: Storage>(
                 sink.put(b"\r\n");
             }
         } else {
-            sink.put(b"Upgrade: WebSocket\r\nConnection: Upgrade\r\n");
-            match request.origin {
-                Some(origin) => sink.header("Origin", origin.as_bytes()),
-                None => {
-                    sink.put(b"Origin: ");
-                    sink.put(if request.secure {
-                        b"https://"
-                    } else {
-                        b"http://"
-                    });
-                    sink.put(request.host.as_bytes());
-                    sink.put(b"\r\n");
-                }
-            }
+            sink.put(b"Upgrade: WebSocket\r\nConnection: Upgrade\r\nOrigin: ");
+            write_hixie_origin(sink, request);
+            sink.put(b"\r\n");
             let protocol_field = if version == Version::Hixie76 {
                 "Sec-WebSocket-Protocol"
             } else {
@@ -178,10 +249,10 @@ pub(crate) fn parse_response(
     } else {
         "Sec-WebSocket-Protocol"
     };
-    if let Some(chosen) = list.find(protocol_field).map(<[u8]>::trim_ascii) {
-        let hash = protocol_hash(chosen);
+    // RFC 6455 §11.3.4: one field, naming exactly one of the offered subprotocols.
+    if let Some(chosen) = list.single(protocol_field)?.map(<[u8]>::trim_ascii) {
         let offered = &expect.offered[..usize::from(expect.offered_len)];
-        if !chosen.is_empty() && !offered.contains(&hash) {
+        if !chosen.is_empty() && !offered.contains(&digest(&[chosen])) {
             return Err(HandshakeError::UnexpectedProtocol);
         }
     }
@@ -189,14 +260,21 @@ pub(crate) fn parse_response(
     match expect.proof {
         Proof::Accept(digest) => {
             let accept = keys::encode_accept(&digest);
-            if list.find("Sec-WebSocket-Accept").map(<[u8]>::trim_ascii) != Some(&accept[..]) {
+            let got = list.single("Sec-WebSocket-Accept")?.map(<[u8]>::trim_ascii);
+            if got != Some(&accept[..]) {
                 return Err(HandshakeError::InvalidAccept);
             }
             if list.find("Sec-WebSocket-Extensions").is_some() {
                 return Err(HandshakeError::UnexpectedExtension);
             }
         }
-        Proof::Answer(answer) => {
+        Proof::Answer { answer, names } => {
+            check_names(
+                &list,
+                "Sec-WebSocket-Location",
+                "Sec-WebSocket-Origin",
+                names,
+            )?;
             total_len += 16;
             match input.get(head_len..total_len) {
                 None => return Ok(None),
@@ -204,7 +282,7 @@ pub(crate) fn parse_response(
                 Some(_) => {}
             }
         }
-        Proof::Nothing => {}
+        Proof::Names(names) => check_names(&list, "WebSocket-Location", "WebSocket-Origin", names)?,
     }
     Ok(Some(Answered {
         head_len,
@@ -213,8 +291,18 @@ pub(crate) fn parse_response(
     }))
 }
 
-/// A subprotocol name folded to 16 bits.
-fn protocol_hash(name: &[u8]) -> u16 {
-    let h = http::fnv1a(name);
-    (h ^ (h >> 16)) as u16
+/// A hixie answer's location and origin: each present once, naming what the client asked for
+/// (hixie-76 §4.1, hixie-75 §4.1).
+fn check_names(
+    list: &HeaderList<'_>,
+    location: &'static str,
+    origin: &'static str,
+    expected: Digest,
+) -> Result<(), HandshakeError> {
+    let location = list.single(location)?.map(<[u8]>::trim_ascii);
+    let origin = list.single(origin)?.map(<[u8]>::trim_ascii);
+    match (location, origin) {
+        (Some(location), Some(origin)) if names_digest(location, origin) == expected => Ok(()),
+        _ => Err(HandshakeError::LocationMismatch),
+    }
 }

@@ -31,6 +31,22 @@ impl<'a> HeaderList<'a> {
             .map(|h| h.value)
     }
 
+    /// The one field named `name`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`HandshakeError::RepeatedHeader`] when it appears more than once.
+    pub(crate) fn single(&self, name: &'static str) -> Result<Option<&'a [u8]>, HandshakeError> {
+        let mut found = self.fields[..self.len]
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name));
+        let first = found.next().map(|h| h.value);
+        match found.next() {
+            Some(_) => Err(HandshakeError::RepeatedHeader(name)),
+            None => Ok(first),
+        }
+    }
+
     /// Whether any field named `name` lists `token` (case-insensitive, comma-separated).
     pub(crate) fn has_token(&self, name: &str, token: &str) -> bool {
         self.fields[..self.len]
@@ -78,6 +94,67 @@ impl<'a> Iterator for HeadFields<'a> {
         let name = core::str::from_utf8(&line[..colon]).ok()?;
         Some((name, line[colon + 1..].trim_ascii()))
     }
+}
+
+/// A request target split into the authority it names (absolute-form only) and its resource,
+/// the path and query (RFC 7230 §5.3): `/chat?x=1` is `(None, "/chat?x=1")`, and
+/// `http://example.com:8080/chat?x=1` is `(Some("example.com:8080"), "/chat?x=1")`. A URL with
+/// no path has an empty resource, which names `/`. `None` for anything else: another scheme,
+/// credentials in the authority, an invalid authority, or a fragment (which a request target
+/// never carries).
+pub(crate) fn split_target(target: &str) -> Option<(Option<&str>, &str)> {
+    if target.contains('#') {
+        return None;
+    }
+    if target.starts_with('/') {
+        return Some((None, target));
+    }
+    let (scheme, rest) = target.split_once("://")?;
+    let known = ["http", "https", "ws", "wss"];
+    if !known.iter().any(|k| k.eq_ignore_ascii_case(scheme)) {
+        return None;
+    }
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, resource) = rest.split_at(end);
+    is_authority(authority).then_some((Some(authority), resource))
+}
+
+/// Whether `authority` is a host with an optional port (RFC 3986 §3.2.2, §3.2.3): a
+/// registered name or IPv4 address of unreserved, sub-delim and `%` characters, or an IP
+/// literal in brackets; no credentials (`@`), no spaces, a port of at most five digits.
+pub(crate) fn is_authority(authority: &str) -> bool {
+    let (host_ok, port) = match authority.strip_prefix('[') {
+        Some(literal) => {
+            let Some((inside, after)) = literal.split_once(']') else {
+                return false;
+            };
+            let ok = !inside.is_empty()
+                && inside
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            match after {
+                "" => (ok, None),
+                _ => match after.strip_prefix(':') {
+                    Some(port) => (ok, Some(port)),
+                    None => return false,
+                },
+            }
+        }
+        None => {
+            let (host, port) = match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            };
+            let ok = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b));
+            (ok, port)
+        }
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    host_ok && port_ok
 }
 
 /// Where a head parsed by httparse ends: `Ok(None)` while it is incomplete, and the
@@ -247,6 +324,7 @@ pub(crate) fn reason_phrase(status: u16) -> &'static str {
         302 => "Found",
         304 => "Not Modified",
         400 => "Bad Request",
+        408 => "Request Timeout",
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",

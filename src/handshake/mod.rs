@@ -34,6 +34,9 @@ pub struct Request<'a> {
     pub(crate) body: &'a [u8],
     pub(crate) method: &'a str,
     pub(crate) target: &'a str,
+    /// The target's path and query: the target itself in origin-form (`/chat?x=1`), its path
+    /// and query in absolute-form (`http://example.com/chat?x=1`), empty for a URL with none.
+    pub(crate) resource: &'a str,
     pub(crate) version: Option<Version>,
 }
 
@@ -43,19 +46,24 @@ impl<'a> Request<'a> {
         self.method
     }
 
-    /// The request target as sent: path and query, e.g. `/chat?room=1`.
+    /// The request target as sent: usually path and query, e.g. `/chat?room=1`; a URL in
+    /// absolute-form (`http://example.com/chat?room=1`, RFC 7230 §5.3.2) is accepted too.
     pub fn target(&self) -> &'a str {
         self.target
     }
 
-    /// The path without the query.
+    /// The path without the query, whatever the form of the target: `/chat` for both
+    /// examples above, and `/` for a URL with no path.
     pub fn path(&self) -> &'a str {
-        self.target.split('?').next().unwrap_or(self.target)
+        match self.resource.split('?').next() {
+            Some("") | None => "/",
+            Some(path) => path,
+        }
     }
 
     /// The query, without the `?`.
     pub fn query(&self) -> Option<&'a str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        self.resource.split_once('?').map(|(_, q)| q)
     }
 
     /// The WebSocket version asked for; `None` for a plain HTTP request.
@@ -302,7 +310,10 @@ impl<'a> ClientRequest<'a> {
 
     pub(crate) fn check(&self) -> Result<(), UsageError> {
         http::check_headers(self.headers)?;
-        let target_ok = self.target.starts_with('/') && http::is_safe_header("Host", self.target);
+        // A query with no path is requested with the path `/` before it.
+        let target_ok = (self.target.starts_with('/') || self.target.starts_with('?'))
+            && http::is_safe_header("Host", self.target)
+            && !self.target.contains('#');
         let host_ok = !self.host.is_empty() && http::is_safe_header("Host", self.host);
         let origin_ok = self
             .origin
@@ -331,41 +342,55 @@ pub struct WsUrl<'a> {
     pub port: u16,
     /// The `Host` header value: host and port as written in the URL.
     pub host_header: &'a str,
-    /// Path and query (`/` if the URL has none).
+    /// Path and query as written (`/` if the URL has neither); a query with no path
+    /// (`?x=1`) is requested as `/?x=1`.
     pub target: &'a str,
 }
 
 impl<'a> WsUrl<'a> {
-    /// Splits a URL such as `ws://127.0.0.1:9001/chat?x=1`.
+    /// Splits a URL such as `ws://127.0.0.1:9001/chat?x=1` (RFC 6455 §3): scheme `ws` or `wss`
+    /// (any case), a host (a name, an IPv4 address or a bracketed IPv6 address) and an
+    /// optional port, then an optional path and query. A query with no path
+    /// (`ws://host?x=1`) names the path `/`.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::InvalidUrl`] for another scheme, credentials (`user@`), a fragment
+    /// (`#`, which §3 forbids), an invalid or empty host or port, or a space or control
+    /// character anywhere.
     pub fn parse(url: &'a str) -> Result<Self, UsageError> {
-        let (secure, rest) = if let Some(rest) = url.strip_prefix("ws://") {
-            (false, rest)
-        } else if let Some(rest) = url.strip_prefix("wss://") {
-            (true, rest)
+        let (scheme, rest) = url.split_once("://").ok_or(UsageError::InvalidUrl)?;
+        let secure = if scheme.eq_ignore_ascii_case("ws") {
+            false
+        } else if scheme.eq_ignore_ascii_case("wss") {
+            true
         } else {
             return Err(UsageError::InvalidUrl);
         };
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, target) = rest.split_at(split);
-        let target = if target.is_empty() { "/" } else { target };
-        let default_port = if secure { 443 } else { 80 };
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or(UsageError::InvalidUrl)?;
-            match after.strip_prefix(':') {
-                Some(p) => (host, p.parse().map_err(|_| UsageError::InvalidUrl)?),
-                None if after.is_empty() => (host, default_port),
-                None => return Err(UsageError::InvalidUrl),
-            }
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, p.parse().map_err(|_| UsageError::InvalidUrl)?),
-                None => (authority, default_port),
-            }
-        };
-        // A query with no path (`ws://host?x`) has no request target to send as written.
-        if host.is_empty() || target.starts_with('?') {
+        if url.contains('#') || url.bytes().any(|b| b <= b' ' || b == 0x7F) {
             return Err(UsageError::InvalidUrl);
         }
+        let split = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, target) = rest.split_at(split);
+        if !http::is_authority(authority) {
+            return Err(UsageError::InvalidUrl);
+        }
+        let target = if target.is_empty() { "/" } else { target };
+        let default_port = if secure { 443 } else { 80 };
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let (host, after) = v6.split_once(']').ok_or(UsageError::InvalidUrl)?;
+                (host, after.strip_prefix(':'))
+            }
+            None => match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            },
+        };
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| UsageError::InvalidUrl)?,
+            None => default_port,
+        };
         Ok(WsUrl {
             secure,
             host,

@@ -22,8 +22,11 @@ pub(crate) struct Parsed {
     pub(crate) body_len: u8,
     /// The version asked for; `None` for a plain HTTP request.
     pub(crate) version: Option<Version>,
-    /// The request target; the method is the request line before it.
+    /// The request target as sent; the method is the request line before it.
     target: Span,
+    /// The target's path and query (origin-form); empty for a URL with no path, naming `/`.
+    resource: Span,
+    /// The authority: the target's (absolute-form) or the `Host` field's (RFC 7230 §5.4).
     host: Span,
     origin: Span,
     /// `Sec-WebSocket-Key` (hybi) or `Sec-WebSocket-Key1` (hixie-76).
@@ -72,6 +75,7 @@ impl Parsed {
             body,
             method: text(method),
             target: text(self.target.get(head)),
+            resource: text(self.resource.get(head)),
             version: self.version,
         }
     }
@@ -86,6 +90,7 @@ impl Parsed {
             body_len: 0,
             version,
             target: Span::default(),
+            resource: Span::default(),
             host: Span::default(),
             origin: Span::default(),
             key: Span::default(),
@@ -106,17 +111,26 @@ pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Option<Parsed>, Han
     };
     let head = &input[..head_len];
     let is_get_11 = req.method == Some("GET") && req.version == Some(1);
-    let target = Span::of(head, req.path.map(str::as_bytes));
+    let target = req.path.unwrap_or("");
     let count = req.headers.len();
     let list = HeaderList::from_parsed(fields, count);
+    // A plain request's target is the application's to judge; a path is still offered.
+    let split = http::split_target(target);
+    let (authority, resource) = split.unwrap_or((None, target));
+    let host_field = list.find("Host");
+    let host = match authority {
+        Some(authority) => Some(authority.as_bytes()),
+        None => host_field,
+    };
     let mut parsed = Parsed {
         // Within the handshake limit, which fits 32 bits.
         head_len: head_len as u32,
         body_len: 0,
         version: None,
-        target,
-        host: Span::of(head, list.find("Host")),
-        origin: Span::of(head, list.find("Origin")),
+        target: Span::of(head, Some(target.as_bytes())),
+        resource: Span::of(head, Some(resource.as_bytes())),
+        host: Span::of(head, host),
+        origin: Span::default(),
         key: Span::default(),
         key2: Span::default(),
     };
@@ -126,20 +140,28 @@ pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Option<Parsed>, Han
     if !is_get_11 {
         return Err(HandshakeError::NotGet);
     }
-    if list.find("Host").is_none() {
+    // RFC 7230 §5.4: no Host, several, or an invalid one is a 400.
+    let host_value = list.single("Host")?.map(<[u8]>::trim_ascii);
+    let Some(host_value) = host_value else {
         return Err(HandshakeError::MissingHeader("Host"));
+    };
+    let host_is_authority = core::str::from_utf8(host_value).is_ok_and(http::is_authority);
+    if split.is_none() || !host_is_authority {
+        return Err(HandshakeError::InvalidTarget);
     }
     if !list.has_token("Connection", "upgrade") {
         return Err(HandshakeError::MissingHeader("Connection"));
     }
-    let version = if let Some(number) = list.find("Sec-WebSocket-Version") {
+    parsed.origin = Span::of(head, list.single("Origin")?);
+    list.single("Sec-WebSocket-Origin")?;
+    let version = if let Some(number) = list.single("Sec-WebSocket-Version")? {
         let version = match number.trim_ascii() {
             b"13" => Version::Hybi13,
             b"8" => Version::Hybi08,
             b"7" => Version::Hybi07,
             _ => return Err(HandshakeError::UnsupportedVersion),
         };
-        match list.find("Sec-WebSocket-Key") {
+        match list.single("Sec-WebSocket-Key")? {
             Some(key) if keys::is_valid_key(key.trim_ascii()) => {
                 parsed.key = Span::of(head, Some(key.trim_ascii()));
                 version
@@ -151,8 +173,8 @@ pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Option<Parsed>, Han
         return Err(HandshakeError::MissingHeader("Sec-WebSocket-Version"));
     } else {
         match (
-            list.find("Sec-WebSocket-Key1"),
-            list.find("Sec-WebSocket-Key2"),
+            list.single("Sec-WebSocket-Key1")?,
+            list.single("Sec-WebSocket-Key2")?,
         ) {
             (Some(k1), Some(k2)) => {
                 if keys::hixie76_key_number(k1).is_none() || keys::hixie76_key_number(k2).is_none()
@@ -221,7 +243,14 @@ pub(crate) fn write_accept<S: Storage>(
                 sink.put(b"WebSocket-Location: ");
                 sink.put(if secure { b"wss://" } else { b"ws://" });
                 sink.put(field(parsed.host));
-                sink.put(request.target.as_bytes());
+                // A URL with no path names `/` (RFC 3986 §6.2.3).
+                let resource = field(parsed.resource);
+                sink.put(if resource.first() == Some(&b'/') {
+                    b""
+                } else {
+                    b"/"
+                });
+                sink.put(resource);
                 sink.put(b"\r\n");
                 if let Some(p) = accept.protocol {
                     sink.put(prefix.as_bytes());

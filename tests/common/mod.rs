@@ -7,6 +7,8 @@ pub use wsmachine::drive::Message;
 pub use wsmachine::CloseCode;
 use wsmachine::{Accept, ClientRequest, Config, Connection, Event, KeySource, NoEntropy, Version};
 
+pub mod halves;
+
 /// Exactly `len` bytes of text cycling through one- to four-byte characters; an `a` fills in
 /// where the next character would not fit, so that boundary lengths (125, 65,535, ...) are
 /// really sent.

@@ -73,7 +73,9 @@ impl std::error::Error for UsageError {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProtocolError {
-    /// A reserved bit (RSV1-3) was set without a negotiated extension (RFC 6455 §5.2).
+    /// A reserved bit (RSV1-3) was set without a negotiated extension (RFC 6455 §5.2), or RSV1
+    /// where permessage-deflate does not allow it: on a continuation or a control frame
+    /// (RFC 7692 §6.1).
     ReservedBits,
     /// A reserved opcode (RFC 6455 §5.2).
     ReservedOpcode(u8),
@@ -116,6 +118,8 @@ pub enum ProtocolError {
         /// The limit that was exceeded.
         limit: usize,
     },
+    /// A compressed message (permessage-deflate, RFC 7692 §7.2.2) that does not inflate.
+    InvalidCompressedData,
     /// A hixie length prefix of more than 10 bytes, more than any 64-bit length needs
     /// (draft-hixie-thewebsocketprotocol-76 §5.3 sets no bound on its leading zero groups).
     HixieLengthTooLong,
@@ -127,7 +131,9 @@ impl ProtocolError {
     /// or nothing (hixie-75), whatever this returns; `None` for hixie-only violations.
     pub fn close_code(&self) -> Option<CloseCode> {
         Some(match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
                 CloseCode::TOO_BIG
             }
@@ -165,6 +171,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::CloseTooShort => f.write_str("close frame payload of one byte"),
             ProtocolError::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
             ProtocolError::InvalidUtf8 => f.write_str("text is not valid UTF-8"),
+            ProtocolError::InvalidCompressedData => f.write_str("compressed message does not inflate"),
             ProtocolError::FrameTooLarge { limit } => {
                 write!(f, "frame payload exceeds the limit of {limit} bytes")
             }

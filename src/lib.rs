@@ -128,6 +128,8 @@ extern crate std;
 mod buffer;
 pub mod close;
 mod connection;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub mod drive;
 mod entropy;
 mod error;

@@ -281,11 +281,71 @@ fn connection_size() {
     // The budget: a connection over caller-owned buffers in at most 296 bytes on 64-bit
     // targets (growable buffers add a capacity word each). 64 of them are a client's digests
     // of the subprotocols it offered, so that the server's choice is checked against the exact
-    // names without keeping the request; 16 the handshake timeout.
+    // names without keeping the request; 16 the handshake timeout. With permessage-deflate
+    // built in (the `deflate` feature, on with `std`), 40 more: its configuration and the two
+    // codecs' pointers.
+    let budget = if cfg!(feature = "deflate") { 336 } else { 296 };
     #[cfg(target_pointer_width = "64")]
     assert!(
-        figures[1].1 <= 296,
+        figures[1].1 <= budget,
         "Connection<&mut [u8]> grew to {} bytes",
         figures[1].1
     );
+}
+
+/// With permessage-deflate agreed, a connection holds its compressor and decompressor while
+/// open (allocated at the handshake), and gives them back when it ends. `miniz_oxide` keeps its
+/// full 32 KiB window whatever window was agreed, so the figure is the same for every size.
+#[test]
+fn compression_state_per_connection() {
+    use wsmachine::deflate::DeflateConfig;
+    // Printed after the loop: printing allocates (the test harness captures output).
+    let mut figures = [(0u8, 0usize, 0usize); 4];
+    for (row, bits) in [8u8, 9, 12, 15].into_iter().enumerate() {
+        let mut deflate = DeflateConfig::new();
+        deflate.server_max_window_bits = Some(bits);
+        deflate.client_max_window_bits = Some(bits);
+        let mut config = Config::default();
+        config.deflate = Some(deflate);
+        let before = live();
+        let request = ClientRequest::new("example.test", "/mem");
+        let mut client: Conn =
+            Connection::client(&request, config, entropy as fn(&mut [u8])).unwrap();
+        let mut server = Connection::server(config);
+        client.send_to(&mut server);
+        assert_eq!(drain(&mut server), [("request", 0)]);
+        let server_held = live() - before;
+        server.send_to(&mut client);
+        assert_eq!(drain(&mut client), [("accepted", 0)]);
+        let both = live() - before;
+        let client_held = both - server_held;
+        figures[row] = (bits, server_held, client_held);
+        // A compressor and a decompressor each, and nothing that grows with use.
+        assert!(server_held > 32 * 1024, "{bits}: {server_held}");
+        let text = "compressible ".repeat(10_000);
+        client.text(&text);
+        client.send_to(&mut server);
+        assert_eq!(drain(&mut server), [("text", text.len())]);
+        server.text(&text);
+        server.send_to(&mut client);
+        assert_eq!(drain(&mut client), [("text", text.len())]);
+        drop(text);
+        // What a message leaves behind is the codecs' bookkeeping, not the message.
+        let after_use = live() - before;
+        assert!(
+            after_use <= both + 1024,
+            "{bits}: heap grew with use to {after_use}"
+        );
+        client.close().unwrap();
+        client.send_to(&mut server);
+        assert_eq!(drain(&mut server), [("close", 0)]);
+        server.send_to(&mut client);
+        assert_eq!(drain(&mut client), [("close", 0)]);
+        assert_eq!(live(), before, "{bits}: heap held after the close");
+    }
+    for (bits, server, client) in figures {
+        println!(
+            "window {bits} bits: {server} heap bytes per server connection, {client} per client"
+        );
+    }
 }

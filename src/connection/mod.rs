@@ -10,6 +10,7 @@ pub use receiver::Receiver;
 pub(crate) use receiver::RecvHalf;
 pub use sender::Sender;
 pub use state::Owed;
+pub(crate) use state::Extensions;
 
 use sender::Expired;
 use state::{RecvState, SendState};
@@ -74,6 +75,10 @@ pub struct Config {
     pub handshake_timeout: Option<u64>,
     /// Whether the transport is TLS: hixie handshakes name `wss://` in their location header.
     pub secure: bool,
+    /// permessage-deflate (RFC 7692): what a client offers, or a server accepts, on hybi
+    /// connections; none (the default) to neither offer nor accept it.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::deflate::DeflateConfig>,
 }
 
 impl Config {
@@ -86,6 +91,8 @@ impl Config {
             close_timeout: None,
             handshake_timeout: None,
             secure: false,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
     }
 }
@@ -240,7 +247,17 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         let mut conn = Self::new(Role::Client, closed, config, buffers, entropy);
         let tx = &mut conn.tx;
         let max = tx.settings.max_queued_output as usize;
-        let expect = client::write_request(&mut tx.output, max, request, &mut tx.entropy)?;
+        #[cfg(feature = "deflate")]
+        let offer = config.deflate.filter(|_| !request.version.is_hixie()).map(|deflate| {
+            let mut offer = alloc::string::String::new();
+            crate::deflate::negotiate::write_offer(&deflate, &mut offer);
+            offer
+        });
+        #[cfg(feature = "deflate")]
+        let offer = offer.as_deref();
+        #[cfg(not(feature = "deflate"))]
+        let offer = None;
+        let expect = client::write_request(&mut tx.output, max, request, offer, &mut tx.entropy)?;
         conn.rx.state = RecvState::ClientWaiting {
             version: request.version,
             expect,
@@ -281,7 +298,7 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
             decoder: crate::framing::Decoder::for_version(version),
         };
         let mut conn = Self::new(role, state, config, buffers, entropy);
-        conn.tx.open(version);
+        conn.tx.open(version, Extensions::default());
         conn
     }
 
@@ -326,7 +343,50 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
         };
         // The halves are of this connection.
         let _ = conn.tx.handle_owed(owed);
+        // A sending half closed by its close timeout while apart: what a joined connection's
+        // own timeout does to its receiving half, done now.
+        if conn.tx.state() == State::Closed && conn.rx.state() == State::Open {
+            conn.rx.abort(&mut conn.tx);
+        }
         Ok(conn)
+    }
+
+    /// Runs permessage-deflate with parameters agreed by a handshake done elsewhere (hyper,
+    /// axum, an HTTP/2 extended CONNECT stream), for a connection made with
+    /// [`Connection::framed`] or [`Connection::framed_server`]: the server side of that
+    /// handshake is [`crate::deflate::negotiate::accept_offers`], whose response goes in the
+    /// 101's `Sec-WebSocket-Extensions`. The level and threshold are [`Config::deflate`]'s
+    /// ([`crate::deflate::DeflateConfig::new`] when it has none). Call it before any message.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::Unsupported`] on hixie, which has no extensions;
+    /// [`UsageError::NotOpen`] once a message was sent or received, or when compression is
+    /// already on.
+    #[cfg(feature = "deflate")]
+    pub fn use_deflate(&mut self, params: crate::deflate::DeflateParams) -> Result<(), UsageError> {
+        let Some(version) = self.rx.version() else {
+            return Err(UsageError::NotOpen);
+        };
+        if version.is_hixie() {
+            return Err(UsageError::Unsupported {
+                what: "extensions",
+                version,
+            });
+        }
+        let untouched = self.rx.inflater.is_none()
+            && self.rx.input.is_empty()
+            && self.rx.assembly.in_progress().is_none()
+            && self.tx.output.is_empty()
+            && matches!(self.tx.state, SendState::Open { .. });
+        if !untouched || !matches!(self.rx.state, RecvState::Open { .. }) {
+            return Err(UsageError::NotOpen);
+        }
+        let config = self.rx.settings.deflate.unwrap_or_default();
+        let extensions = Some((params, config));
+        self.rx.start_extensions(extensions);
+        self.tx.start_extensions(extensions);
+        Ok(())
     }
 
     /// The sending half, for what only it does ([`Sender::pong`], [`Sender::ping_at`]).
@@ -431,12 +491,42 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
         let secure = self.tx.settings.secure;
         let max = self.tx.settings.max_queued_output as usize;
         let input = self.rx.input.data();
-        server::write_accept(&mut self.tx.output, max, input, parsed, &accept, secure)?;
+        // permessage-deflate, when configured and offered (RFC 7692 §5): the first offer we
+        // can honour.
+        #[cfg(feature = "deflate")]
+        let agreement = match (self.rx.settings.deflate, parsed.version) {
+            (Some(config), Some(version)) if !version.is_hixie() => {
+                let offers = parsed.request(input).extensions();
+                crate::deflate::negotiate::accept_offers(offers, &config)
+                    .map(|agreement| (agreement, config))
+            }
+            _ => None,
+        };
+        #[cfg(feature = "deflate")]
+        let (response, extensions) = match &agreement {
+            Some((agreement, config)) => (
+                Some(agreement.response.as_str()),
+                Some((agreement.params, *config)),
+            ),
+            None => (None, None),
+        };
+        #[cfg(not(feature = "deflate"))]
+        let (response, extensions) = (None, ());
+        server::write_accept(
+            &mut self.tx.output,
+            max,
+            input,
+            parsed,
+            &accept,
+            response,
+            secure,
+        )?;
         self.rx
             .input
             .consume(parsed.head_len as usize + usize::from(parsed.body_len));
         if let Some(version) = self.rx.state.open() {
-            self.tx.open(version);
+            self.rx.start_extensions(extensions);
+            self.tx.open(version, extensions);
         }
         Ok(())
     }
@@ -572,6 +662,8 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
             close_timeout: tx.close_timeout(),
             handshake_timeout: tx.handshake_timeout(),
             secure: tx.secure,
+            #[cfg(feature = "deflate")]
+            deflate: self.rx.settings.deflate,
         }
     }
 
@@ -603,6 +695,24 @@ mod fuzzing {
                 self.tx.output.capacity(),
                 self.rx.assembly.capacity(),
             ]
+        }
+    }
+
+    #[cfg(fuzzing)]
+    impl<S: super::Storage> super::Receiver<S> {
+        /// Bytes held by the input and message buffers, in that order.
+        #[doc(hidden)]
+        pub fn buffer_capacities(&self) -> [usize; 2] {
+            [self.half.input.capacity(), self.half.assembly.capacity()]
+        }
+    }
+
+    #[cfg(fuzzing)]
+    impl<S: super::Storage, R: super::KeySource> super::Sender<S, R> {
+        /// Bytes held by the output buffer.
+        #[doc(hidden)]
+        pub fn buffer_capacity(&self) -> usize {
+            self.output.capacity()
         }
     }
 }

@@ -7,7 +7,7 @@
 use core::ops::Range;
 
 use super::sender::Sender;
-use super::state::{CloseReport, Owed, OwedEnd, PongPayload, RecvEnd, RecvState};
+use super::state::{CloseReport, Extensions, Owed, OwedEnd, PongPayload, RecvEnd, RecvState};
 use super::{Config, Role, State};
 use crate::buffer::{ByteQueue, Storage};
 use crate::close::{self, CloseCode};
@@ -53,6 +53,9 @@ pub(crate) struct RecvHalf<S> {
     eof: bool,
     /// The number tying this half to its sending half.
     pub(crate) pair: u32,
+    /// The decompressor, once permessage-deflate is agreed; dropped when the connection ends.
+    #[cfg(feature = "deflate")]
+    pub(crate) inflater: Option<alloc::boxed::Box<crate::deflate::codec::Inflater>>,
 }
 
 /// The part of a [`Config`] the receiving half uses, as 32-bit numbers (limits stop at
@@ -61,6 +64,9 @@ pub(crate) struct RecvHalf<S> {
 pub(crate) struct RecvSettings {
     /// Handshake bytes, header fields, frame payload, message size, hixie frame.
     limits: [u32; 5],
+    /// What permessage-deflate a client offers or a server accepts; none when not wanted.
+    #[cfg(feature = "deflate")]
+    pub(crate) deflate: Option<crate::deflate::DeflateConfig>,
     /// [`Limits::max_input`] of those limits.
     max_input: u32,
     pub(crate) stream_fragments: bool,
@@ -79,8 +85,18 @@ impl RecvSettings {
                 small(l.max_hixie_frame),
             ],
             max_input: small(l.max_input()),
+            #[cfg(feature = "deflate")]
+            deflate: config.deflate,
             stream_fragments: config.stream_fragments,
         }
+    }
+
+    /// What a client offered of extensions, for checking the server's answer.
+    pub(crate) fn deflate_offer(&self) -> client::Offered {
+        #[cfg(feature = "deflate")]
+        return self.deflate;
+        #[cfg(not(feature = "deflate"))]
+        return ();
     }
 
     /// The limits, with `max_queued_output` (the sending half's) left at its default.
@@ -111,6 +127,12 @@ enum Ready {
         is_text: bool,
         is_final: bool,
     },
+    /// A frame of a compressed message, inflated into the message buffer (streaming mode).
+    #[cfg(feature = "deflate")]
+    Inflated {
+        is_text: bool,
+        is_final: bool,
+    },
     Ping(Range<usize>),
     Pong(Range<usize>, Option<u64>),
     Close {
@@ -124,7 +146,7 @@ enum Ready {
 /// value, or applied to the sending half at once.
 pub(crate) trait Hand {
     /// The handshake completed (client): the sending direction opens.
-    fn open(&mut self, version: Version);
+    fn open(&mut self, version: Version, extensions: Extensions);
     /// A ping arrived: its pong is owed.
     fn pong(&mut self, payload: &[u8]);
     /// The receiving direction ended: the sending half owes this ending.
@@ -132,8 +154,8 @@ pub(crate) trait Hand {
 }
 
 impl Hand for Owed {
-    fn open(&mut self, version: Version) {
-        self.open = Some(version);
+    fn open(&mut self, version: Version, extensions: Extensions) {
+        self.open = Some((version, extensions));
     }
 
     fn pong(&mut self, payload: &[u8]) {
@@ -147,8 +169,8 @@ impl Hand for Owed {
 }
 
 impl<S: Storage, R: KeySource> Hand for Sender<S, R> {
-    fn open(&mut self, version: Version) {
-        Sender::open(self, version)
+    fn open(&mut self, version: Version, extensions: Extensions) {
+        Sender::open(self, version, extensions)
     }
 
     fn pong(&mut self, payload: &[u8]) {
@@ -179,6 +201,8 @@ impl<S: Storage> RecvHalf<S> {
             head_scanned: 0,
             eof: false,
             pair,
+            #[cfg(feature = "deflate")]
+            inflater: None,
         }
     }
 
@@ -339,6 +363,12 @@ impl<S: Storage> RecvHalf<S> {
                 is_text,
                 is_final,
             }),
+            #[cfg(feature = "deflate")]
+            Ready::Inflated { is_text, is_final } => Event::Fragment(Fragment {
+                data: assembly.data(),
+                is_text,
+                is_final,
+            }),
             Ready::Ping(range) => Event::Ping(&input[range]),
             Ready::Pong(range, sent_at) => Event::Pong(Pong {
                 payload: &input[range],
@@ -371,7 +401,18 @@ impl<S: Storage> RecvHalf<S> {
             input_capacity: self.max_input(),
             message_is_text: self.assembly.in_progress(),
             message_len: self.assembly.len(),
+            compression: self.compression(),
+            message_compressed: self.assembly.compressed,
         }
+    }
+
+    /// Whether permessage-deflate was agreed.
+    #[inline(always)]
+    fn compression(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.inflater.is_some();
+        #[cfg(not(feature = "deflate"))]
+        return false;
     }
 
     /// The most input held at once: the limits' need, or the storage's size if smaller.
@@ -428,10 +469,14 @@ impl<S: Storage> RecvHalf<S> {
                         return Ok(None);
                     }
                     let input = self.input.data();
-                    return match client::parse_response(input, version, &expect, &limits) {
+                    let offered = self.settings.deflate_offer();
+                    return match client::parse_response(input, version, &expect, &limits, offered)
+                    {
                         Ok(Some(answered)) => {
                             self.state.open();
-                            hand.open(version);
+                            let extensions = answered.extensions;
+                            self.start_extensions(extensions);
+                            hand.open(version, extensions);
                             self.borrowed = answered.total_len as u32;
                             Ok(Some(Ready::Accepted(answered, version)))
                         }
@@ -445,6 +490,11 @@ impl<S: Storage> RecvHalf<S> {
                     };
                 }
                 RecvState::Closed { .. } => {
+                    // The decompressor's memory goes with the connection.
+                    #[cfg(feature = "deflate")]
+                    {
+                        self.inflater = None;
+                    }
                     if let Some(failure) = self.state.take_failure() {
                         return Err(Error::Handshake(failure));
                     }
@@ -486,6 +536,22 @@ impl<S: Storage> RecvHalf<S> {
     fn fail<H: Hand>(&mut self, error: ProtocolError, hand: &mut H) -> Error {
         end(&mut self.state, hand, RecvEnd::Violation(error));
         Error::Protocol(error)
+    }
+
+    /// The handshake agreed these extensions: the decompressor is set up (the receiving
+    /// direction's context is the peer's: a server inflates what the client compressed).
+    pub(crate) fn start_extensions(&mut self, extensions: Extensions) {
+        #[cfg(feature = "deflate")]
+        if let Some((params, _)) = extensions {
+            let reset = match self.role {
+                Role::Server => params.client_no_context_takeover,
+                Role::Client => params.server_no_context_takeover,
+            };
+            let inflater = crate::deflate::codec::Inflater::new(reset);
+            self.inflater = Some(alloc::boxed::Box::new(inflater));
+        }
+        #[cfg(not(feature = "deflate"))]
+        let () = extensions;
     }
 
     /// The handshake did not complete in time.
@@ -592,6 +658,10 @@ impl<S: Storage> RecvHalf<S> {
             OpCode::Binary => false,
             _ => self.assembly.in_progress().unwrap_or(false),
         };
+        #[cfg(feature = "deflate")]
+        if frame.compressed {
+            return self.on_compressed(frame, is_text);
+        }
         if frame.fin && self.assembly.in_progress().is_none() {
             if frame.fed_to_validator {
                 self.assembly
@@ -626,6 +696,50 @@ impl<S: Storage> RecvHalf<S> {
             }));
         }
         self.input.consume(frame.total);
+        Ok(frame.fin.then_some(Ready::Message { is_text }))
+    }
+
+    /// A frame of a compressed message: inflated into the message buffer as it is read, within
+    /// the limits on the inflated size, and delivered from there: whole at its last frame, or
+    /// frame by frame when fragments are streamed (a message of one frame still comes whole).
+    #[cfg(feature = "deflate")]
+    fn on_compressed(&mut self, frame: Frame, is_text: bool) -> Result<Option<Ready>, ProtocolError> {
+        let single = frame.fin && self.assembly.in_progress().is_none();
+        if frame.opcode != OpCode::Continuation {
+            self.assembly.start_compressed(is_text);
+        }
+        let [_, _, frame_limit, message_limit, _] = self.settings.limits.map(|n| n as usize);
+        let RecvHalf {
+            input,
+            assembly,
+            inflater,
+            ..
+        } = self;
+        let Some(inflater) = inflater.as_deref_mut() else {
+            // RSV1 is taken only once the decompressor exists.
+            return Err(ProtocolError::ReservedBits);
+        };
+        let message_room = message_limit.saturating_sub(assembly.len());
+        let mut out = crate::message::Inflating {
+            assembly,
+            is_text,
+            message_room,
+            message_limit,
+            frame_room: frame_limit,
+            frame_limit,
+        };
+        inflater.inflate(&input.data()[frame.payload.clone()], frame.fin, &mut out)?;
+        input.consume(frame.total);
+        if frame.fin {
+            self.assembly.finish(is_text)?;
+        }
+        if self.settings.stream_fragments && !single {
+            self.assembly.deliver();
+            return Ok(Some(Ready::Inflated {
+                is_text,
+                is_final: frame.fin,
+            }));
+        }
         Ok(frame.fin.then_some(Ready::Message { is_text }))
     }
 }

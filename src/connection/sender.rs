@@ -1,7 +1,7 @@
 //! The sending half: the output queue, the commands that fill it, the sending direction's
 //! state ([`SendState`]) and its timers (keepalive ping, close timeout).
 
-use super::state::{Deadline, Framing, Owed, OwedEnd, SendState, Write};
+use super::state::{Deadline, Extensions, Framing, Owed, OwedEnd, SendState, Write};
 use super::{Config, Role, State};
 use crate::buffer::{ByteQueue, Storage};
 use crate::close::{CloseCode, MAX_REASON_LEN};
@@ -32,6 +32,9 @@ pub struct Sender<S, R> {
     keepalive_at: Deadline,
     /// The handshake's deadline while handshaking, the close timeout's while closing.
     deadline: Deadline,
+    /// The compressor, once permessage-deflate is agreed; dropped when the connection ends.
+    #[cfg(feature = "deflate")]
+    deflater: Option<alloc::boxed::Box<crate::deflate::codec::Deflater>>,
 }
 
 /// Which timer [`Sender::advance`] found passed.
@@ -94,6 +97,8 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
             clock_started: false,
             keepalive_at: Deadline::NEVER,
             deadline: Deadline::NEVER,
+            #[cfg(feature = "deflate")]
+            deflater: None,
         }
     }
 
@@ -122,8 +127,35 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
             let max = self.max_output();
             hixie::write_text(&mut self.output, max, text.as_bytes())?;
         } else {
-            self.write_frame(OpCode::Text, true, text.as_bytes())?;
+            self.write_message(OpCode::Text, text.as_bytes(), true)?;
         }
+        Ok(())
+    }
+
+    /// Sends a text message uncompressed even when permessage-deflate was agreed (RFC 7692
+    /// §6: each message chooses); the compression context is left as it was.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Sender::send_text`].
+    pub fn send_text_uncompressed(&mut self, text: &str) -> Result<(), Error> {
+        let framing = self.check_whole_message()?;
+        if framing == Framing::Hixie {
+            return self.send_text_checked(text);
+        }
+        self.write_message(OpCode::Text, text.as_bytes(), false)?;
+        Ok(())
+    }
+
+    /// Sends a binary message uncompressed even when permessage-deflate was agreed.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Sender::send_binary`].
+    pub fn send_binary_uncompressed(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.check_capable("binary messages")?;
+        self.check_whole_message()?;
+        self.write_message(OpCode::Binary, data, false)?;
         Ok(())
     }
 
@@ -146,7 +178,7 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
     fn send_binary_checked(&mut self, data: &[u8]) -> Result<(), Error> {
         self.check_capable("binary messages")?;
         self.check_whole_message()?;
-        self.write_frame(OpCode::Binary, true, data)?;
+        self.write_message(OpCode::Binary, data, true)?;
         Ok(())
     }
 
@@ -263,8 +295,8 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
         if owed.pair != self.pair {
             return Err(UsageError::ForeignHalf);
         }
-        if let Some(version) = owed.open {
-            self.open(version);
+        if let Some((version, extensions)) = owed.open {
+            self.open(version, extensions);
         }
         if let Some(pong) = owed.pong {
             self.answer_ping(pong.as_bytes());
@@ -428,16 +460,38 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
 
     #[inline]
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) -> Result<(), UsageError> {
-        let mask = match self.role {
-            Role::Client => {
-                let mut key = [0u8; 4];
-                self.entropy.fill_keys(&mut key);
-                Some(key)
-            }
-            Role::Server => None,
-        };
+        let mask = mask_key(self.role, &mut self.entropy);
         let max = self.max_output();
-        hybi::write_frame(&mut self.output, max, opcode, fin, payload, mask)
+        hybi::write_frame(&mut self.output, max, opcode, fin, false, payload, mask)
+    }
+
+    /// A whole message in one frame, compressed when permessage-deflate was agreed, `compress`
+    /// allows and it is long enough (RFC 7692 §6.1: RSV1 on its frame).
+    fn write_message(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        compress: bool,
+    ) -> Result<(), UsageError> {
+        #[cfg(feature = "deflate")]
+        if let Some(deflater) = self.deflater.as_deref_mut() {
+            if compress && payload.len() >= deflater.threshold() {
+                let max = self.settings.max_queued_output as usize;
+                let mask = mask_key(self.role, &mut self.entropy);
+                let compressed = deflater.compress(payload);
+                let written =
+                    hybi::write_frame(&mut self.output, max, opcode, true, true, compressed, mask);
+                if written.is_err() {
+                    // The message is in our window and not in the peer's: start afresh, so
+                    // that no later message refers to it (an empty window refers to nothing).
+                    deflater.reset();
+                }
+                deflater.shrink();
+                return written;
+            }
+        }
+        let _ = compress;
+        self.write_frame(opcode, true, payload)
     }
 
     fn write_close_frame(
@@ -508,7 +562,7 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
 
     /// The handshake completed: the sending direction opens, framed for its role and
     /// version, and the keepalive timer starts.
-    pub(crate) fn open(&mut self, version: Version) {
+    pub(crate) fn open(&mut self, version: Version, extensions: Extensions) {
         let framing = match self.role {
             _ if version.is_hixie() => Framing::Hixie,
             Role::Server => Framing::Unmasked,
@@ -520,7 +574,29 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
             if version.has_control_frames() {
                 self.keepalive_at = Deadline::after(self.now, self.settings.keepalive_interval());
             }
+            self.start_extensions(extensions);
         }
+    }
+
+    /// The handshake (or the application, for a handshake done elsewhere) agreed these
+    /// extensions: the compressor is set up for our direction's window and context
+    /// (RFC 7692 §7.1), and every message goes by the path that compresses.
+    pub(crate) fn start_extensions(&mut self, extensions: Extensions) {
+        #[cfg(feature = "deflate")]
+        if let Some((params, config)) = extensions {
+            if !self.state.compress() {
+                return;
+            }
+            let (bits, reset) = match self.role {
+                Role::Server => (params.server_max_window_bits, params.server_no_context_takeover),
+                Role::Client => (params.client_max_window_bits, params.client_no_context_takeover),
+            };
+            let deflater =
+                crate::deflate::codec::Deflater::new(config.level, bits, reset, config.threshold);
+            self.deflater = Some(alloc::boxed::Box::new(deflater));
+        }
+        #[cfg(not(feature = "deflate"))]
+        let () = extensions;
     }
 
     /// The receiving side ended (or the handshake failed): write what the ending calls for;
@@ -539,11 +615,29 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
             }
         }
         self.stop_timers();
+        // The compressor's memory goes with the connection.
+        #[cfg(feature = "deflate")]
+        {
+            self.deflater = None;
+        }
     }
 
     fn stop_timers(&mut self) {
         self.keepalive_at = Deadline::NEVER;
         self.deadline = Deadline::NEVER;
+    }
+}
+
+/// A client's masking key for the next frame; none for a server (RFC 6455 §5.3).
+#[inline]
+fn mask_key<R: KeySource>(role: Role, entropy: &mut R) -> Option<[u8; 4]> {
+    match role {
+        Role::Client => {
+            let mut key = [0u8; 4];
+            entropy.fill_keys(&mut key);
+            Some(key)
+        }
+        Role::Server => None,
     }
 }
 

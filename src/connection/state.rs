@@ -229,7 +229,18 @@ pub(crate) enum Framing {
     Masked,
     /// hixie-75 or hixie-76 text frames.
     Hixie,
+    /// hybi frames, permessage-deflate agreed: every message goes by the checked path, which
+    /// compresses it.
+    #[cfg(feature = "deflate")]
+    Deflate,
 }
+
+/// What the handshake agreed beyond the version: permessage-deflate's parameters and our
+/// configuration of it.
+#[cfg(feature = "deflate")]
+pub(crate) type Extensions = Option<(crate::deflate::DeflateParams, crate::deflate::DeflateConfig)>;
+#[cfg(not(feature = "deflate"))]
+pub(crate) type Extensions = ();
 
 /// The sending half's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,6 +303,25 @@ impl SendState {
         }
         *self = SendState::Open { version, framing };
         true
+    }
+
+    /// permessage-deflate was agreed: a hybi connection that is open and between messages
+    /// compresses from now on. False, changing nothing, otherwise.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn compress(&mut self) -> bool {
+        match *self {
+            SendState::Open {
+                version,
+                framing: Framing::Unmasked | Framing::Masked,
+            } => {
+                *self = SendState::Open {
+                    version,
+                    framing: Framing::Deflate,
+                };
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A data frame was sent: `is_final` ends the message, otherwise one of kind `is_text` is
@@ -370,7 +400,7 @@ impl SendState {
 #[derive(Clone, Copy)]
 pub struct Owed {
     pub(crate) pair: u32,
-    pub(crate) open: Option<Version>,
+    pub(crate) open: Option<(Version, Extensions)>,
     pub(crate) pong: Option<PongPayload>,
     pub(crate) end: Option<OwedEnd>,
 }

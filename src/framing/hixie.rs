@@ -120,6 +120,7 @@ impl Scan {
                     Ok(Decoded::Frame(Frame {
                         opcode: OpCode::Text,
                         fin: true,
+                        compressed: false,
                         payload: 1..end,
                         total: end + 1,
                         fed_to_validator: fed,
@@ -164,6 +165,7 @@ impl Scan {
                 return Ok(Decoded::Frame(Frame {
                     opcode: OpCode::Close,
                     fin: true,
+                    compressed: false,
                     payload: at..at,
                     total: at,
                     fed_to_validator: false,

@@ -26,6 +26,8 @@ use core::ops::Range;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Header {
     pub(crate) fin: bool,
+    /// RSV1 on the first frame of a message: the message is compressed (RFC 7692 §6).
+    pub(crate) compressed: bool,
     pub(crate) opcode: OpCode,
     pub(crate) mask: Option<[u8; 4]>,
     pub(crate) payload_len: usize,
@@ -61,7 +63,13 @@ pub(crate) fn parse_header(buf: &[u8], cx: &Rules) -> Result<Option<Header>, Pro
     let [b0, b1, ..] = *buf else {
         return Ok(None);
     };
-    let opcode = first_byte(b0)?;
+    // RSV1 marks a compressed message on its first frame, when the extension was agreed
+    // (RFC 7692 §6.1); anywhere else it is a reserved bit like the others.
+    let compressed = cx.compression && b0 & 0x40 != 0;
+    let opcode = first_byte(if compressed { b0 & !0x40 } else { b0 })?;
+    if compressed && !matches!(opcode, OpCode::Text | OpCode::Binary) {
+        return Err(ProtocolError::ReservedBits);
+    }
     let fin = b0 & 0x80 != 0;
     let masked = b1 & 0x80 != 0;
     if masked != (cx.role == Role::Server) {
@@ -119,6 +127,7 @@ pub(crate) fn parse_header(buf: &[u8], cx: &Rules) -> Result<Option<Header>, Pro
     };
     Ok(Some(Header {
         fin,
+        compressed,
         opcode,
         mask,
         payload_len,
@@ -181,6 +190,7 @@ pub(crate) struct Decoder {
 #[derive(Clone, Copy, Debug)]
 struct Kept {
     fin: bool,
+    compressed: bool,
     opcode: OpCode,
     header_len: u8,
     mask: Option<[u8; 4]>,
@@ -191,6 +201,7 @@ impl Kept {
     fn new(h: Header) -> Self {
         Kept {
             fin: h.fin,
+            compressed: h.compressed,
             opcode: h.opcode,
             header_len: h.header_len as u8,
             mask: h.mask,
@@ -201,6 +212,7 @@ impl Kept {
     fn header(self) -> Header {
         Header {
             fin: self.fin,
+            compressed: self.compressed,
             opcode: self.opcode,
             mask: self.mask,
             payload_len: self.payload_len as usize,
@@ -318,11 +330,15 @@ impl Decoder {
         let start = header.header_len;
         let available = (input.len() - start).min(header.payload_len);
         let complete = available == header.payload_len;
-        let is_text = match header.opcode {
-            OpCode::Text => true,
-            OpCode::Continuation => cx.rules.message_is_text == Some(true),
-            _ => false,
-        };
+        // A compressed message's text is validated once inflated, not here.
+        let compressed = header.compressed
+            || (header.opcode == OpCode::Continuation && cx.rules.message_compressed);
+        let is_text = !compressed
+            && match header.opcode {
+                OpCode::Text => true,
+                OpCode::Continuation => cx.rules.message_is_text == Some(true),
+                _ => false,
+            };
         // A whole single-frame text message is validated once, when it is handed out; text
         // arriving in pieces is validated piece by piece, to fail as early as possible.
         let single_whole =
@@ -353,6 +369,7 @@ impl Decoder {
         Ok(Decoded::Frame(Frame {
             opcode: header.opcode,
             fin: header.fin,
+            compressed,
             payload: start..start + header.payload_len,
             total: start + header.payload_len,
             fed_to_validator: feed,
@@ -381,8 +398,15 @@ fn header_len(len: usize, masked: bool) -> usize {
 /// [`header_len`] bytes: straight into the output, so no temporary is copied (and re-read)
 /// per frame.
 #[inline]
-fn write_header(head: &mut [u8], opcode: OpCode, fin: bool, len: usize, mask: Option<[u8; 4]>) {
-    head[0] = (u8::from(fin) << 7) | opcode.bits();
+fn write_header(
+    head: &mut [u8],
+    opcode: OpCode,
+    fin: bool,
+    rsv1: bool,
+    len: usize,
+    mask: Option<[u8; 4]>,
+) {
+    head[0] = (u8::from(fin) << 7) | (u8::from(rsv1) << 6) | opcode.bits();
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     let n = if len < 126 {
         head[1] = mask_bit | len as u8;
@@ -404,29 +428,38 @@ fn write_header(head: &mut [u8], opcode: OpCode, fin: bool, len: usize, mask: Op
 /// Writes a whole frame into `buf`, which is exactly its length: the header, then the payload,
 /// masked with `mask` (clients) while it is copied. The one frame layout every send uses.
 #[inline(always)]
-fn fill_frame(buf: &mut [u8], opcode: OpCode, fin: bool, payload: &[u8], mask: Option<[u8; 4]>) {
+fn fill_frame(
+    buf: &mut [u8],
+    opcode: OpCode,
+    fin: bool,
+    rsv1: bool,
+    payload: &[u8],
+    mask: Option<[u8; 4]>,
+) {
     let (head, body) = buf.split_at_mut(buf.len() - payload.len());
-    write_header(head, opcode, fin, payload.len(), mask);
+    write_header(head, opcode, fin, rsv1, payload.len(), mask);
     match mask {
         Some(key) => mask::copy_masked(body, payload, key, 0),
         None => crate::buffer::copy_short(body, payload),
     }
 }
 
-/// Queues a whole frame, masking the payload with `mask` (clients) while copying it; queues
-/// nothing if it does not fit.
+/// Queues a whole frame, masking the payload with `mask` (clients) while copying it, with RSV1
+/// set for the first frame of a compressed message; queues nothing if it does not fit.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_frame<S: Storage>(
     out: &mut ByteQueue<S>,
     max_len: usize,
     opcode: OpCode,
     fin: bool,
+    rsv1: bool,
     payload: &[u8],
     mask: Option<[u8; 4]>,
 ) -> Result<(), UsageError> {
     let required = header_len(payload.len(), mask.is_some()) + payload.len();
     let buf = out.append_output(required, max_len)?;
-    fill_frame(buf, opcode, fin, payload, mask);
+    fill_frame(buf, opcode, fin, rsv1, payload, mask);
     Ok(())
 }
 
@@ -457,7 +490,7 @@ pub(crate) fn write_short<S: Storage>(
     let Some(buf) = out.append_in_place(required, max_len) else {
         return false;
     };
-    fill_frame(buf, opcode, true, payload, mask);
+    fill_frame(buf, opcode, true, false, payload, mask);
     true
 }
 
@@ -473,7 +506,7 @@ mod tests {
     ) -> ([u8; 14], usize) {
         let mut h = [0u8; 14];
         let n = header_len(len, mask.is_some());
-        write_header(&mut h[..n], opcode, fin, len, mask);
+        write_header(&mut h[..n], opcode, fin, false, len, mask);
         (h, n)
     }
 

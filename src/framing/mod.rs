@@ -59,6 +59,10 @@ pub(crate) struct Rules {
     pub(crate) message_is_text: Option<bool>,
     /// Payload bytes of that message received so far.
     pub(crate) message_len: usize,
+    /// permessage-deflate was agreed: RSV1 marks a compressed message's first frame.
+    pub(crate) compression: bool,
+    /// The fragmented message in progress is compressed.
+    pub(crate) message_compressed: bool,
 }
 
 /// What the decoder needs: the rules, and the text validator of the message in progress.
@@ -72,6 +76,8 @@ pub(crate) struct Context<'v> {
 pub(crate) struct Frame {
     pub(crate) opcode: OpCode,
     pub(crate) fin: bool,
+    /// The frame belongs to a compressed message (RFC 7692 §6): its payload is deflated.
+    pub(crate) compressed: bool,
     /// The payload, as a range of the input.
     pub(crate) payload: Range<usize>,
     /// Bytes of input the frame occupies.

@@ -7,6 +7,7 @@ use crate::buffer::{ByteQueue, Storage};
 use crate::entropy::Entropy;
 use crate::error::{HandshakeError, UsageError};
 use crate::limits::Limits;
+use crate::connection::Extensions;
 use crate::version::Version;
 
 /// What the answer must prove: kept from the request until the answer arrives.
@@ -99,13 +100,23 @@ pub(crate) struct Answered {
     /// Head plus hixie-76's 16 answer bytes.
     pub(crate) total_len: usize,
     pub(crate) status: u16,
+    /// The extensions the answer agreed to.
+    pub(crate) extensions: Extensions,
 }
 
-/// Queues the request and returns what its answer must prove.
+/// What a client offered of extensions: its permessage-deflate configuration, if any.
+#[cfg(feature = "deflate")]
+pub(crate) type Offered = Option<crate::deflate::DeflateConfig>;
+#[cfg(not(feature = "deflate"))]
+pub(crate) type Offered = ();
+
+/// Queues the request, offering the extensions of `extensions` (a `Sec-WebSocket-Extensions`
+/// value) when the version has any, and returns what its answer must prove.
 pub(crate) fn write_request<S: Storage>(
     out: &mut ByteQueue<S>,
     max_len: usize,
     request: &ClientRequest<'_>,
+    extensions: Option<&str>,
     entropy: &mut impl Entropy,
 ) -> Result<Expectation, UsageError> {
     request.check()?;
@@ -166,6 +177,9 @@ pub(crate) fn write_request<S: Storage>(
                 "Sec-WebSocket-Version",
                 http::decimal(u64::from(number), &mut digits),
             );
+            if let Some(offer) = extensions {
+                sink.header("Sec-WebSocket-Extensions", offer.as_bytes());
+            }
             if let Some(origin) = request.origin {
                 let name = if number < 13 {
                     "Sec-WebSocket-Origin"
@@ -223,6 +237,7 @@ pub(crate) fn parse_response(
     version: Version,
     expect: &Expectation,
     limits: &Limits,
+    offered: Offered,
 ) -> Result<Option<Answered>, HandshakeError> {
     let mut fields = [http::EMPTY; Limits::HEADER_CAPACITY];
     let mut res = httparse::Response::new(&mut fields[..limits.header_count()]);
@@ -257,6 +272,7 @@ pub(crate) fn parse_response(
         }
     }
     let mut total_len = head_len;
+    let mut extensions = Extensions::default();
     match expect.proof {
         Proof::Accept(digest) => {
             let accept = keys::encode_accept(&digest);
@@ -264,9 +280,7 @@ pub(crate) fn parse_response(
             if got != Some(&accept[..]) {
                 return Err(HandshakeError::InvalidAccept);
             }
-            if list.find("Sec-WebSocket-Extensions").is_some() {
-                return Err(HandshakeError::UnexpectedExtension);
-            }
+            extensions = agreed_extensions(&list, offered)?;
         }
         Proof::Answer { answer, names } => {
             check_names(
@@ -288,7 +302,34 @@ pub(crate) fn parse_response(
         head_len,
         total_len,
         status,
+        extensions,
     }))
+}
+
+/// The extensions a hybi answer agrees to: those offered, checked against the offer (RFC 6455
+/// §4.1: the client fails the connection on one it did not offer).
+fn agreed_extensions(list: &HeaderList<'_>, offered: Offered) -> Result<Extensions, HandshakeError> {
+    let mut fields = list.all("Sec-WebSocket-Extensions");
+    #[cfg(feature = "deflate")]
+    if let Some(config) = offered {
+        let mut values = [""; 8];
+        let mut count = 0;
+        for value in fields {
+            let value = core::str::from_utf8(value).map_err(|_| HandshakeError::UnexpectedExtension)?;
+            let slot = values.get_mut(count).ok_or(HandshakeError::UnexpectedExtension)?;
+            *slot = value;
+            count += 1;
+        }
+        let params = crate::deflate::negotiate::check_response(values[..count].iter().copied(), &config)
+            .map_err(|_| HandshakeError::UnexpectedExtension)?;
+        return Ok(params.map(|params| (params, config)));
+    }
+    #[cfg(not(feature = "deflate"))]
+    let () = offered;
+    match fields.next() {
+        Some(_) => Err(HandshakeError::UnexpectedExtension),
+        None => Ok(Extensions::default()),
+    }
 }
 
 /// A hixie answer's location and origin: each present once, naming what the client asked for

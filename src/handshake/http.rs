@@ -47,6 +47,14 @@ impl<'a> HeaderList<'a> {
         }
     }
 
+    /// Every field named `name`, in order.
+    pub(crate) fn all<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n, '_> {
+        self.fields[..self.len]
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
     /// Whether any field named `name` lists `token` (case-insensitive, comma-separated).
     pub(crate) fn has_token(&self, name: &str, token: &str) -> bool {
         self.fields[..self.len]

@@ -197,13 +197,15 @@ pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Option<Parsed>, Han
     Ok(Some(parsed))
 }
 
-/// Queues the 101 answer of the request `parsed` found in `input`.
+/// Queues the 101 answer of the request `parsed` found in `input`, with the extensions agreed
+/// (a `Sec-WebSocket-Extensions` value; hybi only).
 pub(crate) fn write_accept<S: Storage>(
     out: &mut ByteQueue<S>,
     max_len: usize,
     input: &[u8],
     parsed: Parsed,
     accept: &Accept<'_>,
+    extensions: Option<&str>,
     secure: bool,
 ) -> Result<(), UsageError> {
     http::check_headers(accept.headers)?;
@@ -225,6 +227,9 @@ pub(crate) fn write_accept<S: Storage>(
                 sink.header("Sec-WebSocket-Accept", &keys::accept_key(field(parsed.key)));
                 if let Some(p) = accept.protocol {
                     sink.header("Sec-WebSocket-Protocol", p.as_bytes());
+                }
+                if let Some(agreed) = extensions {
+                    sink.header("Sec-WebSocket-Extensions", agreed.as_bytes());
                 }
             }
             Version::Hixie75 | Version::Hixie76 => {

@@ -1,7 +1,7 @@
 //! Writes the seed corpus under `seeds/<target>/`: handshakes of every version made by the
 //! crate's own client and server (with the targets' fixed client entropy, so that a client seed
-//! carries the exact answer it expects), and the framing examples of RFC 6455 §5.7 and
-//! hixie-76 §4.2.
+//! carries the exact answer it expects), the framing examples of RFC 6455 §5.7 and
+//! hixie-76 §4.2, and operation scripts for the `halves` target.
 //!
 //! Run from `fuzz/`: `cargo run --example make_seeds`.
 
@@ -9,6 +9,7 @@ use std::fs;
 use std::path::Path;
 
 use wsmachine::{handshake::Accept, Config, Connection, Event, Version};
+use wsmachine_fuzz::halves::*;
 use wsmachine_fuzz::{client, small_limits, VERSIONS};
 
 fn config() -> Config {
@@ -144,6 +145,112 @@ fn frames(version: Version, from_client: bool) -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// Scripts for the `halves` target (see `wsmachine_fuzz::halves` for the format): the name,
+/// the header bits besides the version, and the operations.
+#[rustfmt::skip]
+fn halves_scripts() -> Vec<(&'static str, u8, u8, Vec<u8>)> {
+    const C: u8 = CLIENT;
+    const S: u8 = SERVER;
+    let all = 0x7F; // DELIVER: 512 bytes
+    let events = 7; // POLL: up to 8 events
+    // The client split, the server joined: messages both ways, a ping answered late (after a
+    // message), handed to the wrong connection first, a stamped ping, fragments with a ping
+    // between them, foreign joins and polls, a keepalive, a join and a split, the server's
+    // close answered through a held owed value.
+    let exchange = vec![
+        op(C, TEXT), 20,
+        op(S, DELIVER), all,
+        op(S, TEXT), 30,
+        op(C, DELIVER), all,
+        op(C, POLL), events,
+        op(S, PING), 5,
+        op(C, DELIVER), all,
+        op(C, POLL), events,
+        op(C, TAKE_OWED),
+        op(C, TEXT), 10,
+        op(C, HAND_FOREIGN), 0,
+        op(C, HAND_OWED), 0,
+        op(S, DELIVER), all,
+        op(C, PING_AT),
+        op(S, DELIVER), all,
+        op(C, DELIVER), all | 0x80,
+        op(C, POLL), events | POLL_WITH,
+        op(C, FRAGMENT), 10, 1,
+        op(S, PING), 3,
+        op(C, DELIVER), all,
+        op(C, POLL), events,
+        op(C, TAKE_OWED),
+        op(C, FRAGMENT), 7, 3,
+        op(C, HAND_OWED), 0,
+        op(S, DELIVER), all,
+        op(C, JOIN_FOREIGN),
+        op(C, POLL_FOREIGN),
+        op(C, TIMEOUT), 20,
+        op(C, JOIN),
+        op(C, SPLIT),
+        op(S, CLOSE),
+        op(C, DELIVER), all,
+        op(C, POLL), events | POLL_STEP,
+        op(C, TAKE_OWED),
+        op(C, PONG), 4,
+        op(C, HAND_OWED), 0,
+        op(C, HAND_AGAIN),
+        op(S, DELIVER), all,
+        op(C, FLUSH),
+    ];
+    // Both split: the client closes with a code; the server reads it, keeps the owed close
+    // reply, sends a message first, then hands the reply over.
+    let peer_closes = vec![
+        op(C, BINARY), 40,
+        op(C, CLOSE_WITH), 3 | 5 << 3,
+        op(S, DELIVER), all,
+        op(S, POLL), events,
+        op(S, TAKE_OWED),
+        op(S, TEXT), 12,
+        op(S, HAND_OWED), 0,
+        op(S, WRITE), 4,
+        op(C, DELIVER), all,
+        op(C, POLL), events | POLL_WITH,
+        op(S, JOIN),
+    ];
+    // The client split: its close goes unanswered (the server never reads) until the close
+    // timeout shuts its transport down.
+    let close_timeout = vec![
+        op(C, TEXT), 5,
+        op(C, CLOSE),
+        op(C, TIMEOUT), 2,
+        op(C, TIMEOUT), 8,
+        op(S, DELIVER), all,
+        op(C, POLL), events,
+        op(S, POLL), events,
+    ];
+    // Both split: pings merged in the receiver before one owed value is taken, a shut write
+    // side, sends after it.
+    let merged = vec![
+        op(S, PING), 1,
+        op(S, PING), 2,
+        op(S, PING_AT),
+        op(C, DELIVER), all,
+        op(C, POLL), events,
+        op(C, TAKE_OWED),
+        op(C, HAND_OWED), 0,
+        op(S, DELIVER), all,
+        op(S, POLL), events | POLL_STEP,
+        op(C, SHUT),
+        op(C, TEXT), 3,
+        op(S, DELIVER), all,
+        op(S, POLL), events,
+        op(S, TAKE_OWED),
+        op(S, HAND_OWED), 0,
+    ];
+    vec![
+        ("exchange", SPLIT_CLIENT, 0x21, exchange),
+        ("peer_closes", SPLIT_CLIENT | SPLIT_SERVER | FRAMED, 0, peer_closes),
+        ("close_timeout", SPLIT_CLIENT | STREAM, 0x02, close_timeout),
+        ("merged", SPLIT_CLIENT | SPLIT_SERVER | FRAMED, 0x10, merged),
+    ]
+}
+
 fn main() {
     // limits_from(0xFE): 1024-byte handshakes, 1200-byte frames, messages and hixie frames.
     const ROOMY: u8 = 0xFE;
@@ -211,6 +318,16 @@ fn main() {
                 "chunking",
                 &format!("{name}_framed_{kind}"),
                 &with(&[kind | (v << 2), 0, 3], &[&all]),
+            );
+        }
+    }
+    // halves: mode (version and options), limits, timers, operations.
+    for (vi, &version) in VERSIONS.iter().enumerate() {
+        for (name, options, timers, ops) in halves_scripts() {
+            write(
+                "halves",
+                &format!("{}_{name}", version.as_str()),
+                &with(&[vi as u8 | options, 0xFE, timers], &[&ops]),
             );
         }
     }

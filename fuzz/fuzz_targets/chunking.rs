@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsmachine::{Config, Connection, Entropy, Role, State};
+use wsmachine::{Config, Connection, KeySource, Role, State};
 use wsmachine_fuzz::{chunks, client, limits_from, small_limits, Answer, Ev, Peer, Rng, VERSIONS};
 
 #[derive(Clone, Copy)]
@@ -25,7 +25,7 @@ struct Outcome {
     state: State,
 }
 
-fn run<R: Entropy>(mut peer: Peer<R>, input: &[u8], feeding: Feeding) -> Outcome {
+fn run<R: KeySource>(mut peer: Peer<R>, input: &[u8], feeding: Feeding) -> Outcome {
     // The request (client) or nothing (server, framed) was queued before any input.
     peer.take_output();
     peer.sent.clear();
@@ -68,7 +68,7 @@ fn run<R: Entropy>(mut peer: Peer<R>, input: &[u8], feeding: Feeding) -> Outcome
     peer.eof();
     peer.take_output();
     Outcome {
-        log: peer.log,
+        log: peer.watch.log,
         sent: peer.sent,
         state: peer.conn.state(),
     }
@@ -86,13 +86,16 @@ fn outcome(kind: u8, config: Config, input: &[u8], feeding: Feeding) -> Option<O
                 feeding,
             )
         }
+        2 => {
+            let conn = Connection::framed_server(version, config);
+            run(
+                Peer::wrap(conn, Some(version), Answer::Accept, true),
+                input,
+                feeding,
+            )
+        }
         _ => {
-            let role = if kind & 1 == 0 {
-                Role::Server
-            } else {
-                Role::Client
-            };
-            let conn = Connection::framed(role, version, config, Rng::new(3));
+            let conn = Connection::framed(Role::Client, version, config, Rng::new(3));
             run(
                 Peer::wrap(conn, Some(version), Answer::Accept, true),
                 input,

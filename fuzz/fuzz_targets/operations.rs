@@ -11,8 +11,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use wsmachine::{CloseCode, Config, Entropy, Error, State, UsageError, Version};
-use wsmachine_fuzz::{client, limits_from, text_is_broken, Answer, Ev, Peer, VERSIONS};
+use wsmachine::{drive::Message, CloseCode, Config, Error, KeySource, State, UsageError, Version};
+use wsmachine_fuzz::{client, frame_len, limits_from, text_is_broken, Answer, Peer, VERSIONS};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -91,18 +91,19 @@ enum Kind {
 }
 
 /// One end and what the test knows of it.
-struct End<R: Entropy> {
+struct End<R: KeySource> {
     peer: Peer<R>,
     /// Bytes taken from the other end's output, not yet given to this one.
     pipe: Vec<u8>,
     eof: bool,
     /// The fragmented message this end is sending: kind and bytes so far.
     sending: Option<(bool, Vec<u8>)>,
-    /// The messages this end sent, whole, in order.
-    sent: Vec<Ev>,
+    /// The messages this end sent, whole, in order (`None` for text that is not UTF-8, which
+    /// the peer never receives: it fails on it).
+    sent: Vec<Option<Message>>,
 }
 
-impl<R: Entropy> End<R> {
+impl<R: KeySource> End<R> {
     fn new(peer: Peer<R>) -> Self {
         End {
             peer,
@@ -114,38 +115,27 @@ impl<R: Entropy> End<R> {
     }
 }
 
-/// The bytes a frame of `len` payload bytes takes, independently of the crate's encoder.
-fn frame_len(version: Version, client: bool, len: usize) -> usize {
-    if version.is_hixie() {
-        return len + 2;
-    }
-    let extended = if len < 126 {
-        0
-    } else if len <= 0xFFFF {
-        2
-    } else {
-        8
-    };
-    2 + extended + if client { 4 } else { 0 } + len
-}
-
 /// The error a command must fail with, or `None` if it must be queued (output permitting).
-fn expected_error<R: Entropy>(end: &End<R>, kind: Kind) -> Option<UsageError> {
+fn expected_error<R: KeySource>(end: &End<R>, kind: Kind) -> Option<UsageError> {
     let conn = &end.peer.conn;
     let version = conn.version();
     let hybi_only = !matches!(kind, Kind::Text | Kind::Close);
-    if let Some(v) = version.filter(|v| v.is_hixie()) {
+    let hixie = version.filter(|v| v.is_hixie());
+    // The state first, then what the version can send.
+    match conn.state() {
+        State::Handshaking => return Some(UsageError::NotOpen),
+        // A pong may follow our close (RFC 6455 §5.5.2), until the peer's close arrives.
+        State::Closing if kind == Kind::Pong && hixie.is_none() => {}
+        State::Closing | State::Closed => return Some(UsageError::Closed),
+        State::Open => {}
+    }
+    if let Some(v) = hixie {
         if hybi_only {
             return Some(UsageError::Unsupported {
                 what: "",
                 version: v,
             });
         }
-    }
-    match conn.state() {
-        State::Handshaking => return Some(UsageError::NotOpen),
-        State::Closing | State::Closed => return Some(UsageError::Closed),
-        State::Open => {}
     }
     match kind {
         Kind::Text | Kind::Binary if end.sending.is_some() => Some(UsageError::FragmentOrder),
@@ -161,7 +151,7 @@ fn expected_error<R: Entropy>(end: &End<R>, kind: Kind) -> Option<UsageError> {
     }
 }
 
-fn command<R: Entropy>(
+fn command<R: KeySource>(
     end: &mut End<R>,
     peer_gets_invalid_text: &mut bool,
     kind: Kind,
@@ -210,7 +200,7 @@ fn command<R: Entropy>(
         Kind::CloseWith(_, reason) => frame_len(version, client, 2 + reason),
         _ => frame_len(version, client, data.len()),
     };
-    let max = end.peer.limits.max_queued_output;
+    let max = end.peer.watch.limits.max_queued_output;
     if before.len() + required > max {
         match result {
             Err(Error::Usage(UsageError::OutputFull {
@@ -237,10 +227,10 @@ fn command<R: Entropy>(
         "{kind:?} changed queued output"
     );
     match kind {
-        Kind::Text => end
-            .sent
-            .push(Ev::Text(String::from_utf8(data.to_vec()).unwrap())),
-        Kind::Binary => end.sent.push(Ev::Binary(data.to_vec())),
+        Kind::Text => end.sent.push(Some(Message::Text(
+            String::from_utf8(data.to_vec()).unwrap(),
+        ))),
+        Kind::Binary => end.sent.push(Some(Message::Binary(data.to_vec()))),
         Kind::Fragment { is_text, is_final } => {
             let (_, buf) = end.sending.get_or_insert_with(|| (is_text, Vec::new()));
             buf.extend_from_slice(data);
@@ -250,10 +240,10 @@ fn command<R: Entropy>(
             if is_final {
                 let (text, buf) = end.sending.take().unwrap();
                 end.sent.push(match (text, String::from_utf8(buf.clone())) {
-                    (true, Ok(s)) => Ev::Text(s),
+                    (true, Ok(s)) => Some(Message::Text(s)),
                     // Never received: the peer fails on it.
-                    (true, Err(_)) => Ev::Error(Error::Usage(UsageError::InvalidHeader)),
-                    (false, _) => Ev::Binary(buf),
+                    (true, Err(_)) => None,
+                    (false, _) => Some(Message::Binary(buf)),
                 });
             }
         }
@@ -262,7 +252,7 @@ fn command<R: Entropy>(
 }
 
 /// Moves the output of `from` into the pipe of `to`, then gives `to` up to `max` bytes.
-fn deliver<A: Entropy, B: Entropy>(from: &mut End<A>, to: &mut End<B>, max: usize) {
+fn deliver<A: KeySource, B: KeySource>(from: &mut End<A>, to: &mut End<B>, max: usize) {
     let out = from.peer.take_output();
     if to.eof {
         return;
@@ -292,15 +282,16 @@ fn deliver<A: Entropy, B: Entropy>(from: &mut End<A>, to: &mut End<B>, max: usiz
 }
 
 /// What `receiver` got from a correct `sender` is a prefix of what it sent.
-fn check_prefix<A: Entropy, B: Entropy>(sender: &End<A>, receiver: &End<B>) {
-    if receiver.peer.hostile_input {
+fn check_prefix<A: KeySource, B: KeySource>(sender: &End<A>, receiver: &End<B>) {
+    if receiver.peer.watch.hostile_input {
         return;
     }
-    let got: Vec<Ev> = receiver
+    let got: Vec<Option<Message>> = receiver
         .peer
         .messages()
         .into_iter()
-        .filter(|ev| !matches!(ev, Ev::Ping(_)))
+        .filter(|m| !matches!(m, Message::Ping(_)))
+        .map(Some)
         .collect();
     assert!(
         got.len() <= sender.sent.len(),
@@ -325,8 +316,8 @@ fuzz_target!(|input: Input| {
     };
     let mut c = End::new(Peer::wrap(conn, Some(version), Answer::Accept, false));
     let mut s = End::new(Peer::server(config, Answer::Accept));
-    c.peer.hostile_input = false;
-    s.peer.hostile_input = false;
+    c.peer.watch.hostile_input = false;
+    s.peer.watch.hostile_input = false;
     c.peer.keep_output = false;
     s.peer.keep_output = false;
 
@@ -346,9 +337,9 @@ fuzz_target!(|input: Input| {
                 to: Side::Client,
                 bytes,
             } => {
-                c.peer.hostile_input = true;
+                c.peer.watch.hostile_input = true;
                 if c.peer.conn.state() == State::Handshaking {
-                    s.peer.hostile_input = true;
+                    s.peer.watch.hostile_input = true;
                 }
                 c.pipe.extend_from_slice(bytes);
             }
@@ -356,9 +347,9 @@ fuzz_target!(|input: Input| {
                 to: Side::Server,
                 bytes,
             } => {
-                s.peer.hostile_input = true;
+                s.peer.watch.hostile_input = true;
                 if s.peer.conn.state() == State::Handshaking {
-                    c.peer.hostile_input = true;
+                    c.peer.watch.hostile_input = true;
                 }
                 s.pipe.extend_from_slice(bytes);
             }
@@ -424,7 +415,7 @@ fuzz_target!(|input: Input| {
     }
 });
 
-fn run<A: Entropy, B: Entropy>(
+fn run<A: KeySource, B: KeySource>(
     c: &mut End<A>,
     s: &mut End<B>,
     from: Side,
@@ -433,11 +424,11 @@ fn run<A: Entropy, B: Entropy>(
 ) {
     match from {
         Side::Client => {
-            command(c, &mut s.peer.peer_sent_invalid_text, kind, data);
+            command(c, &mut s.peer.watch.peer_sent_invalid_text, kind, data);
             c.peer.drain();
         }
         Side::Server => {
-            command(s, &mut c.peer.peer_sent_invalid_text, kind, data);
+            command(s, &mut c.peer.watch.peer_sent_invalid_text, kind, data);
             s.peer.drain();
         }
     }

@@ -6,7 +6,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use wsmachine::{CloseCode, Config, Entropy, Error, State, UsageError, Version};
+use wsmachine::{drive::Message, CloseCode, Config, Error, KeySource, State, UsageError, Version};
 use wsmachine_fuzz::{client, Answer, Ev, Peer, Rng, VERSIONS};
 
 #[derive(Arbitrary, Debug)]
@@ -15,13 +15,13 @@ struct Input {
     stream_fragments: bool,
     chunk_seed: u64,
     max_chunk: u8,
-    messages: Vec<(bool, Message)>,
+    messages: Vec<(bool, Outgoing)>,
     closer_is_client: bool,
     close: Option<(u16, String)>,
 }
 
 #[derive(Arbitrary, Debug)]
-enum Message {
+enum Outgoing {
     Text(String),
     Binary(Vec<u8>),
     /// A text message cut at these byte offsets, even inside a character.
@@ -58,7 +58,7 @@ struct Pipe {
 
 impl Pipe {
     /// Moves all output both ways, in chunks, until none is left.
-    fn flush<A: Entropy, B: Entropy>(&mut self, c: &mut Peer<A>, s: &mut Peer<B>) {
+    fn flush<A: KeySource, B: KeySource>(&mut self, c: &mut Peer<A>, s: &mut Peer<B>) {
         for _ in 0..64 {
             let to_server = c.take_output();
             let to_client = s.take_output();
@@ -76,25 +76,27 @@ impl Pipe {
     }
 }
 
-/// Sends `message` from `from`; returns what the other side must receive and whether it is a
-/// ping, or `None` if the version cannot send it (checked to fail with `Unsupported`).
-fn send<R: Entropy>(from: &mut Peer<R>, message: &Message) -> Option<Ev> {
+/// Sends `message` from `from`; returns what the other side must receive, or `None` if the
+/// version cannot send it (checked to fail with `Unsupported`).
+fn send<R: KeySource>(from: &mut Peer<R>, message: &Outgoing) -> Option<Message> {
     let version = from.conn.version().expect("open");
     let (result, expected) = match message {
-        Message::Text(t) => (from.conn.send_text(t), Ev::Text(t.clone())),
-        Message::Binary(b) => (from.conn.send_binary(b), Ev::Binary(b.clone())),
-        Message::TextParts(t, cuts) => (
+        Outgoing::Text(t) => (from.conn.send_text(t), Message::Text(t.clone())),
+        Outgoing::Binary(b) => (from.conn.send_binary(b), Message::Binary(b.clone())),
+        Outgoing::TextParts(t, cuts) => (
             fragments(from, t.as_bytes(), true, cuts),
-            Ev::Text(t.clone()),
+            Message::Text(t.clone()),
         ),
-        Message::BinaryParts(b, cuts) => (fragments(from, b, false, cuts), Ev::Binary(b.clone())),
-        Message::Ping(p) => {
-            let p = &p[..p.len().min(125)];
-            (from.conn.ping(p), Ev::Ping(p.to_vec()))
+        Outgoing::BinaryParts(b, cuts) => {
+            (fragments(from, b, false, cuts), Message::Binary(b.clone()))
         }
-        Message::Flush => return None,
+        Outgoing::Ping(p) => {
+            let p = &p[..p.len().min(125)];
+            (from.conn.ping(p), Message::Ping(p.to_vec()))
+        }
+        Outgoing::Flush => return None,
     };
-    let hybi_only = !matches!(message, Message::Text(_));
+    let hybi_only = !matches!(message, Outgoing::Text(_));
     if version.is_hixie() && hybi_only {
         assert!(
             matches!(result, Err(Error::Usage(UsageError::Unsupported { .. }))),
@@ -106,7 +108,7 @@ fn send<R: Entropy>(from: &mut Peer<R>, message: &Message) -> Option<Ev> {
     Some(expected)
 }
 
-fn fragments<R: Entropy>(
+fn fragments<R: KeySource>(
     from: &mut Peer<R>,
     data: &[u8],
     is_text: bool,
@@ -131,7 +133,7 @@ fuzz_target!(|input: Input| {
         false,
     );
     let mut s = Peer::server(config, Answer::Accept);
-    for peer_hostile in [&mut c.hostile_input, &mut s.hostile_input] {
+    for peer_hostile in [&mut c.watch.hostile_input, &mut s.watch.hostile_input] {
         *peer_hostile = false;
     }
     let mut pipe = Pipe {
@@ -144,11 +146,21 @@ fuzz_target!(|input: Input| {
     pipe.max_chunk = max_chunk.max(64);
     pipe.flush(&mut c, &mut s);
     pipe.max_chunk = max_chunk;
-    assert_eq!(c.conn.state(), State::Open, "client not open: {:?}", c.log);
-    assert_eq!(s.conn.state(), State::Open, "server not open: {:?}", s.log);
-    assert!(matches!(&s.log[..], [Ev::Request { version: Some(v), .. }] if *v == version));
     assert_eq!(
-        c.log,
+        c.conn.state(),
+        State::Open,
+        "client not open: {:?}",
+        c.log()
+    );
+    assert_eq!(
+        s.conn.state(),
+        State::Open,
+        "server not open: {:?}",
+        s.log()
+    );
+    assert!(matches!(s.log(), [Ev::Request { version: Some(v), .. }] if *v == version));
+    assert_eq!(
+        c.log(),
         [Ev::Accepted {
             status: 101,
             protocol: Some("chat".to_owned())
@@ -158,7 +170,7 @@ fuzz_target!(|input: Input| {
     let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
     let (mut pings_by_client, mut pings_by_server) = (Vec::new(), Vec::new());
     for (from_client, message) in input.messages.iter().take(64) {
-        if let Message::Flush = message {
+        if let Outgoing::Flush = message {
             pipe.flush(&mut c, &mut s);
             continue;
         }
@@ -172,27 +184,21 @@ fuzz_target!(|input: Input| {
             true => (&mut to_server, &mut pings_by_client),
             false => (&mut to_client, &mut pings_by_server),
         };
-        if let Ev::Ping(p) = &sent {
-            pings.push(Ev::Pong(p.clone()));
+        if let Message::Ping(p) = &sent {
+            pings.push(p.clone());
         }
         expected.push(sent);
     }
     pipe.flush(&mut c, &mut s);
     assert_eq!(s.messages(), to_server, "server received other messages");
     assert_eq!(c.messages(), to_client, "client received other messages");
-    let pongs = |log: &[Ev]| -> Vec<Ev> {
-        log.iter()
-            .filter(|e| matches!(e, Ev::Pong(_)))
-            .cloned()
-            .collect()
-    };
     assert_eq!(
-        pongs(&c.log),
+        c.watch.pongs(),
         pings_by_client,
         "client's pings not answered"
     );
     assert_eq!(
-        pongs(&s.log),
+        s.watch.pongs(),
         pings_by_server,
         "server's pings not answered"
     );
@@ -237,22 +243,22 @@ fuzz_target!(|input: Input| {
         Some(code.unwrap_or(CloseCode::NORMAL))
     };
     let (closer, other) = if closer_is_client {
-        (&c.log, &s.log)
+        (c.log(), s.log())
     } else {
-        (&s.log, &c.log)
+        (s.log(), c.log())
     };
     assert_eq!(
         closer.last(),
-        Some(&Ev::Close {
+        Some(&Ev::Message(Message::Close {
             code: sent_code,
             reason: String::new(),
             clean: true
-        }),
+        })),
         "closer's close event"
     );
     assert_eq!(
         other.last(),
-        Some(&Ev::Close {
+        Some(&Ev::Message(Message::Close {
             code: sent_code,
             reason: if version.is_hixie() {
                 String::new()
@@ -260,13 +266,13 @@ fuzz_target!(|input: Input| {
                 reason
             },
             clean: true
-        }),
+        })),
         "other side's close event"
     );
-    for peer_log in [&c.log, &s.log] {
+    for peer_log in [c.log(), s.log()] {
         let closes = peer_log
             .iter()
-            .filter(|e| matches!(e, Ev::Close { .. }))
+            .filter(|e| matches!(e, Ev::Message(Message::Close { .. })))
             .count();
         assert_eq!(closes, 1);
     }

@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     // A refused handshake is answered with its status, unless the answer did not fit.
-    let failure = server.log.iter().find_map(|ev| match ev {
+    let failure = server.log().iter().find_map(|ev| match ev {
         Ev::Error(Error::Handshake(e)) => e.status(),
         _ => None,
     });

@@ -1,20 +1,39 @@
-//! The harness the fuzz targets share: a driver around a [`Connection`] that checks the
-//! crate's promises after every call, and the helpers the targets build inputs with.
+//! The harness the fuzz targets share: the checks of the crate's promises that every event
+//! goes through ([`Watch`]), a driver around a joined [`Connection`] that makes them after
+//! every call ([`Peer`]), an independent reader of the frames a connection writes
+//! ([`Audit`]), and the helpers the targets build inputs with.
 //!
-//! What [`Peer`] checks on every step:
-//! - memory: each buffer stays within the bound its [`Limits`] imply (see [`Bounds`]);
+//! What [`Watch`] checks on every poll, whatever is polled (a [`Connection`], a [`Receiver`]
+//! on its own, or a receiver with its sender):
 //! - the close event comes at most once, only for a connection that opened, and nothing (no
 //!   event, no error) comes after it; a closed connection that opened has delivered it;
 //! - errors are the documented ones: a server's handshake failures carry a status (but the end
 //!   of the stream) and never a client's kinds, protocol errors come only after the handshake
-//!   (with a close code on hybi, none on hixie), usage errors never come from `poll_event`, and
-//!   after any error the connection is closed;
-//! - events fit their limits and their version (hixie has no binary, ping, pong or codes);
+//!   (with a close code on hybi, none on hixie), usage errors never come from a poll, and after
+//!   any error the receiving side is closed;
+//! - events fit their limits and their version (hixie has no binary, ping, pong or codes); a
+//!   pong that carries a send time carries it in its payload, the time of the stamped ping it
+//!   answers, and its round trip is measured from it;
+//! - polling ends: a side never reports forever without consuming input.
+//!
+//! What [`Peer`] adds on every step:
+//! - memory: each buffer stays within the bound its [`Limits`] imply (see [`Bounds`]);
 //! - input is never refused while nothing can be reported (no livelock on a full buffer).
+//!
+//! What [`Audit`] checks of the bytes a connection writes once open: every frame is
+//! well-formed for the version and the role (reserved bits clear, known opcodes, minimal
+//! lengths, masked exactly when a client sends, control frames final and at most 125 bytes,
+//! close codes that may be sent), continuations only inside a fragmented message and no new
+//! message inside one, at most one close frame and nothing after it but pongs (RFC 6455
+//! §5.5.2: pings are answered until the peer's close arrives), and no frame cut short once all
+//! the output was taken.
+
+use std::collections::HashMap;
 
 use wsmachine::{
-    handshake::Accept, CloseCode, Connection, Entropy, Error, Event, HandshakeError, Limits,
-    ProtocolError, Role, State, UsageError, Version,
+    drive::Message, handshake::Accept, CloseCode, Connection, Entropy, Error, Event,
+    HandshakeError, KeySource, Limits, NoEntropy, ProtocolError, Receiver, Role, Sender, State,
+    UsageError, Version,
 };
 
 /// A small deterministic generator: chunk sizes, masking keys and handshake keys.
@@ -114,7 +133,30 @@ impl Bounds {
     }
 }
 
-/// An event, owned, so that runs can be compared.
+/// Each buffer of a joined connection within its bound, and their sum within the total.
+pub fn check_connection_memory<R: KeySource>(conn: &Connection<Vec<u8>, R>, limits: &Limits) {
+    let b = Bounds::of(limits);
+    let total = conn.buffered_capacity();
+    assert!(
+        total <= b.total(),
+        "buffers hold {total} bytes, over the {} the limits allow ({limits:?})",
+        b.total(),
+    );
+    #[cfg(fuzzing)]
+    {
+        let [input, output, message] = conn.buffer_capacities();
+        assert!(input <= b.input, "input holds {input} > {}", b.input);
+        assert!(output <= b.output, "output holds {output} > {}", b.output);
+        assert!(
+            message <= b.message,
+            "message holds {message} > {}",
+            b.message
+        );
+    }
+}
+
+/// What a connection reported, owned, so that runs can be compared: the handshake events and
+/// errors, and every other event as the crate's own owned [`Message`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ev {
     Request {
@@ -129,39 +171,132 @@ pub enum Ev {
         status: u16,
         protocol: Option<String>,
     },
-    Text(String),
-    Binary(Vec<u8>),
-    Fragment {
-        data: Vec<u8>,
-        is_text: bool,
-        is_final: bool,
-    },
-    Ping(Vec<u8>),
-    Pong(Vec<u8>),
-    Close {
-        code: Option<CloseCode>,
-        reason: String,
-        clean: bool,
-    },
+    Message(Message),
     Error(Error),
 }
 
-/// How a server answers the requests it gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Answer {
-    /// Accept upgrades (choosing the first offered subprotocol), answer plain HTTP with 404.
-    Accept,
-    /// Refuse upgrades with 403.
-    Refuse,
-    /// Leave requests unanswered.
-    Ignore,
+/// The payload of a pong message.
+pub fn pong_payload(message: &Message) -> Option<&[u8]> {
+    match message {
+        Message::Pong { payload, .. } => Some(payload),
+        _ => None,
+    }
 }
 
-/// A connection under test, with everything needed to check it.
-pub struct Peer<R: Entropy> {
-    pub conn: Connection<Vec<u8>, R>,
+/// What can be polled for events: a joined connection, a receiving half alone (keeping what
+/// it owes), a receiving half handing what it owes to its sender, or either through
+/// [`Receiver::step`] / [`Connection::step`].
+pub trait Source {
+    fn poll(&mut self) -> Result<Option<Event<'_>>, Error>;
+    /// The receiving side's state, as the polled thing reports it (`Closed` once nothing more
+    /// is delivered).
+    fn rx_state(&self) -> State;
+    fn buffered_input_len(&self) -> usize;
+}
+
+impl<R: KeySource> Source for Connection<Vec<u8>, R> {
+    fn poll(&mut self) -> Result<Option<Event<'_>>, Error> {
+        self.poll_event()
+    }
+    fn rx_state(&self) -> State {
+        self.state()
+    }
+    fn buffered_input_len(&self) -> usize {
+        self.buffered_input().len()
+    }
+}
+
+impl Source for Receiver<Vec<u8>> {
+    fn poll(&mut self) -> Result<Option<Event<'_>>, Error> {
+        self.poll_event()
+    }
+    fn rx_state(&self) -> State {
+        self.state()
+    }
+    fn buffered_input_len(&self) -> usize {
+        self.buffered_input().len()
+    }
+}
+
+/// A receiving half polled with [`Receiver::poll_event_with`], handing what it owes to its
+/// sender at once.
+pub struct With<'a, R: KeySource>(
+    pub &'a mut Receiver<Vec<u8>>,
+    pub &'a mut Sender<Vec<u8>, R>,
+);
+
+impl<R: KeySource> Source for With<'_, R> {
+    fn poll(&mut self) -> Result<Option<Event<'_>>, Error> {
+        self.0.poll_event_with(self.1)
+    }
+    fn rx_state(&self) -> State {
+        self.0.state()
+    }
+    fn buffered_input_len(&self) -> usize {
+        self.0.buffered_input().len()
+    }
+}
+
+/// Polls through the driver step of [`wsmachine::drive`]: `Step::Read` and `Step::Closed` are
+/// "no event", and each is checked against the state.
+pub struct Stepping<'a, T>(pub &'a mut T);
+
+/// A step without an event: `Step::Read` while the receiving side reads on, `Step::Closed`
+/// once it is closed (`closed` is the state before the step, which decides it).
+fn idle_step(step: &wsmachine::drive::Step<'_>, closed: bool) {
+    match step {
+        wsmachine::drive::Step::Read => assert!(!closed, "Step::Read on a closed side"),
+        wsmachine::drive::Step::Closed => assert!(closed, "Step::Closed on an open side"),
+        wsmachine::drive::Step::Event(_) => {}
+    }
+}
+
+impl Source for Stepping<'_, Receiver<Vec<u8>>> {
+    fn poll(&mut self) -> Result<Option<Event<'_>>, Error> {
+        let closed = self.0.state() == State::Closed;
+        let step = self.0.step()?;
+        idle_step(&step, closed);
+        Ok(match step {
+            wsmachine::drive::Step::Event(e) => Some(e),
+            _ => None,
+        })
+    }
+    fn rx_state(&self) -> State {
+        self.0.state()
+    }
+    fn buffered_input_len(&self) -> usize {
+        self.0.buffered_input().len()
+    }
+}
+
+impl<R: KeySource> Source for Stepping<'_, Connection<Vec<u8>, R>> {
+    fn poll(&mut self) -> Result<Option<Event<'_>>, Error> {
+        let closed = self.0.state() == State::Closed;
+        let step = self.0.step()?;
+        // `Step::Closed` follows the receiving direction, which is closed whenever the
+        // connection is but for a sending half closed alone (its close timeout, split): such
+        // a connection still reads.
+        if let wsmachine::drive::Step::Closed = step {
+            assert!(closed, "Step::Closed on an open connection");
+        }
+        Ok(match step {
+            wsmachine::drive::Step::Event(e) => Some(e),
+            _ => None,
+        })
+    }
+    fn rx_state(&self) -> State {
+        self.0.state()
+    }
+    fn buffered_input_len(&self) -> usize {
+        self.0.buffered_input().len()
+    }
+}
+
+/// What is known of one connection's receiving side, and the checks every event goes through.
+#[derive(Clone, Debug)]
+pub struct Watch {
     pub limits: Limits,
-    pub answer: Answer,
+    pub role: Role,
     /// The version the connection speaks, if known (a client's from the start).
     pub version: Option<Version>,
     /// Whether it opened (so that a close event is owed).
@@ -170,256 +305,182 @@ pub struct Peer<R: Entropy> {
     pub closed: bool,
     /// Every event and error, in order.
     pub log: Vec<Ev>,
-    /// Every output byte taken, in order (when kept).
-    pub sent: Vec<u8>,
-    pub keep_output: bool,
     /// Whether the peer's bytes may be anything (otherwise they come from a correct peer of
     /// the same limits, and only limit violations and invalid text may fail them).
     pub hostile_input: bool,
     /// Whether the peer may have sent text fragments that are not UTF-8 together.
     pub peer_sent_invalid_text: bool,
-    /// Input that could not be given because a request waits for an answer.
-    pub stalled: bool,
+    /// The time events are read at (the latest `now` given to this side).
+    pub now: u64,
+    /// The payloads of the stamped pings this side sent, and the time each was stamped with:
+    /// a pong echoing one must report that time.
+    pub stamps: HashMap<Vec<u8>, u64>,
 }
 
-impl Peer<wsmachine::NoEntropy> {
-    pub fn server(config: wsmachine::Config, answer: Answer) -> Self {
-        Peer::wrap(Connection::server(config), None, answer, false)
-    }
-}
-
-impl<R: Entropy> Peer<R> {
-    pub fn wrap(
-        conn: Connection<Vec<u8>, R>,
-        version: Option<Version>,
-        answer: Answer,
-        opened: bool,
-    ) -> Self {
-        let limits = conn.config().limits;
-        let peer = Peer {
-            conn,
+impl Watch {
+    pub fn new(limits: Limits, role: Role, version: Option<Version>, opened: bool) -> Self {
+        Watch {
             limits,
-            answer,
+            role,
             version,
             opened,
             closed: false,
             log: Vec::new(),
-            sent: Vec::new(),
-            keep_output: true,
             hostile_input: true,
             peer_sent_invalid_text: false,
-            stalled: false,
-        };
-        peer.check_memory();
-        peer
-    }
-
-    pub fn role(&self) -> Role {
-        self.conn.role()
-    }
-
-    /// Each buffer within its bound, and their sum within the total.
-    pub fn check_memory(&self) {
-        let b = Bounds::of(&self.limits);
-        let total = self.conn.buffered_capacity();
-        assert!(
-            total <= b.total(),
-            "buffers hold {total} bytes, over the {} the limits allow ({:?})",
-            b.total(),
-            self.limits
-        );
-        #[cfg(fuzzing)]
-        {
-            let [input, output, message] = self.conn.buffer_capacities();
-            assert!(input <= b.input, "input holds {input} > {}", b.input);
-            assert!(output <= b.output, "output holds {output} > {}", b.output);
-            assert!(
-                message <= b.message,
-                "message holds {message} > {}",
-                b.message
-            );
+            now: 0,
+            stamps: HashMap::new(),
         }
     }
 
-    /// Gives `data` to the connection, polling events whenever the input is full, then polls
-    /// until nothing is left. Returns the number of events and errors logged.
-    pub fn feed(&mut self, data: &[u8]) -> usize {
-        let before = self.log.len();
-        let mut rest = data;
-        while !rest.is_empty() {
-            let n = self.conn.receive(rest);
-            assert!(n <= rest.len(), "receive took more than it was given");
-            self.check_memory();
-            rest = &rest[n..];
-            let events = self.drain();
-            if n == 0 && events == 0 {
-                // Only an unanswered request may hold input up: the application must act.
-                assert!(
-                    self.conn.request().is_some(),
-                    "input refused with nothing to report, state {:?}, {} bytes buffered",
-                    self.conn.state(),
-                    self.conn.buffered_input().len()
-                );
-                self.stalled = true;
-                break;
-            }
-        }
-        self.drain();
-        self.log.len() - before
-    }
-
-    /// The end of the stream, and the events it brings.
-    pub fn eof(&mut self) -> usize {
-        self.conn.handle_eof();
-        self.drain()
-    }
-
-    /// Time advances, and the events it brings.
-    pub fn timeout(&mut self, now: u64) -> usize {
-        let state = self.conn.state();
-        self.conn.handle_timeout(now);
-        self.check_memory();
-        if state == State::Closed {
-            assert_eq!(
-                self.conn.state(),
-                State::Closed,
-                "a closed connection reopened"
-            );
-        }
-        self.drain()
-    }
-
-    /// Takes all pending output (keeping it if asked).
-    pub fn take_output(&mut self) -> Vec<u8> {
-        let out = self.conn.pending_output().to_vec();
-        self.conn.consume_output(out.len());
-        assert!(self.conn.pending_output().is_empty());
-        if self.keep_output {
-            self.sent.extend_from_slice(&out);
-        }
-        self.check_memory();
-        out
+    fn hixie(&self) -> bool {
+        self.version.is_some_and(|v| v.is_hixie())
     }
 
     /// Polls until nothing is left, checking every event and error; returns how many came.
-    pub fn drain(&mut self) -> usize {
+    /// Request events are logged; answering them is the caller's.
+    pub fn drain<S: Source>(&mut self, src: &mut S) -> usize {
         let mut count = 0;
-        // Each event consumes input or changes state; a connection that reports forever
-        // without either is stuck.
-        let max_polls = self.conn.buffered_input().len() + 16;
+        // Each event consumes input or changes state; a side that reports forever without
+        // either is stuck.
+        let max_polls = src.buffered_input_len() + 16;
         loop {
-            assert!(count <= max_polls, "poll_event never returns None");
-            if !self.poll_one() {
+            assert!(count <= max_polls, "polling never returns None");
+            if self.poll_one(src).is_none() {
                 break;
             }
             count += 1;
+            if matches!(
+                self.log.last(),
+                Some(Ev::Request { .. } | Ev::HttpRequest { .. })
+            ) {
+                // The caller answers it before polling on.
+                break;
+            }
         }
-        if self.opened && self.conn.state() == State::Closed {
+        self.settled(src.rx_state());
+        count
+    }
+
+    /// After polling found nothing: a side that opened and is closed has delivered its close
+    /// event, and one that never opened has not.
+    pub fn settled(&self, state: State) {
+        if self.opened && state == State::Closed {
             assert!(self.closed, "closed after opening without a close event");
         }
         if !self.opened {
             assert!(!self.closed);
         }
-        self.check_memory();
-        count
     }
 
-    /// Polls one event; false when there was none.
-    fn poll_one(&mut self) -> bool {
-        let role = self.role();
+    /// Polls one event or error, checks it and logs it; `None` when there was none.
+    pub fn poll_one<S: Source>(&mut self, src: &mut S) -> Option<&Ev> {
         let was_open = self.opened;
-        let state_before = self.conn.state();
-        let limits = self.limits;
-        let result = self.conn.poll_event();
-        let ev = match result {
-            Ok(None) => return false,
-            Err(e) => {
-                assert!(!self.closed, "error {e:?} after the close event");
-                match e {
-                    Error::Handshake(h) => {
-                        assert!(!was_open, "handshake error {h:?} after opening");
-                        // A server answers every failure but the end of the stream with a
-                        // status; a client's failures include its own (`Rejected`,
-                        // `InvalidAccept`, ...), which have none.
-                        if role == Role::Server && h != HandshakeError::ConnectionClosed {
-                            assert!(h.status().is_some(), "server failure {h:?} without status");
-                        }
-                        if role == Role::Server {
-                            assert!(
-                                !matches!(
-                                    h,
-                                    HandshakeError::Rejected { .. }
-                                        | HandshakeError::InvalidAccept
-                                        | HandshakeError::InvalidAnswer
-                                        | HandshakeError::UnexpectedProtocol
-                                        | HandshakeError::UnexpectedExtension
-                                ),
-                                "server reported a client's failure {h:?}"
-                            );
-                        } else {
-                            assert!(
-                                !matches!(
-                                    h,
-                                    HandshakeError::NotGet
-                                        | HandshakeError::InvalidKey
-                                        | HandshakeError::UnsupportedVersion
-                                ),
-                                "client reported a server's failure {h:?}"
-                            );
-                        }
-                        // A correct peer's handshake fails only on the limits (either
-                        // end's) or when the stream ends early.
-                        let allowed = matches!(
-                            h,
-                            HandshakeError::ConnectionClosed
-                                | HandshakeError::TooLarge
-                                | HandshakeError::TooManyHeaders
-                                | HandshakeError::Rejected { status: 431 }
-                        );
-                        assert!(
-                            self.hostile_input || allowed,
-                            "a correct peer failed: {h:?}"
-                        );
-                    }
-                    Error::Protocol(p) => {
-                        assert!(was_open, "protocol error {p:?} before opening");
-                        let hixie = self.version.is_some_and(|v| v.is_hixie());
-                        if hixie {
-                            assert!(
-                                matches!(
-                                    p,
-                                    ProtocolError::HixieFrameTooLarge { .. }
-                                        | ProtocolError::HixieLengthTooLong
-                                        | ProtocolError::InvalidUtf8
-                                ),
-                                "hixie connection reported {p:?}"
-                            );
-                        } else {
-                            assert!(p.close_code().is_some(), "hybi error {p:?} without code");
-                        }
-                        if !self.hostile_input {
-                            let allowed = match p {
-                                ProtocolError::FrameTooLarge { .. }
-                                | ProtocolError::MessageTooLarge { .. }
-                                | ProtocolError::HixieFrameTooLarge { .. } => true,
-                                ProtocolError::InvalidUtf8 => self.peer_sent_invalid_text,
-                                _ => false,
-                            };
-                            assert!(allowed, "a correct peer's bytes failed with {p:?}");
-                        }
-                    }
-                    Error::Usage(u) => panic!("poll_event returned a usage error {u:?}"),
-                    other => panic!("undocumented error {other:?}"),
-                }
-                assert_eq!(self.conn.state(), State::Closed, "not closed after {e:?}");
-                self.log.push(Ev::Error(e));
-                return true;
-            }
-            Ok(Some(event)) => event,
+        let state_before = src.rx_state();
+        let owned = match src.poll() {
+            Ok(None) => return None,
+            Err(e) => self.error(e, was_open),
+            Ok(Some(event)) => self.event(event, was_open, state_before),
         };
+        let state = src.rx_state();
+        match &owned {
+            Ev::Error(e) => assert_eq!(state, State::Closed, "not closed after {e:?}"),
+            Ev::Message(Message::Close { .. }) => {
+                assert_eq!(state, State::Closed, "close event while not closed")
+            }
+            _ => {}
+        }
+        self.log.push(owned);
+        self.log.last()
+    }
+
+    fn error(&mut self, e: Error, was_open: bool) -> Ev {
+        assert!(!self.closed, "error {e:?} after the close event");
+        let role = self.role;
+        match e {
+            Error::Handshake(h) => {
+                assert!(!was_open, "handshake error {h:?} after opening");
+                // A server answers every failure but the end of the stream with a status; a
+                // client's failures include its own (`Rejected`, `InvalidAccept`, ...), which
+                // have none.
+                if role == Role::Server && h != HandshakeError::ConnectionClosed {
+                    assert!(h.status().is_some(), "server failure {h:?} without status");
+                }
+                if role == Role::Server {
+                    assert!(
+                        !matches!(
+                            h,
+                            HandshakeError::Rejected { .. }
+                                | HandshakeError::InvalidAccept
+                                | HandshakeError::InvalidAnswer
+                                | HandshakeError::UnexpectedProtocol
+                                | HandshakeError::UnexpectedExtension
+                        ),
+                        "server reported a client's failure {h:?}"
+                    );
+                } else {
+                    assert!(
+                        !matches!(
+                            h,
+                            HandshakeError::NotGet
+                                | HandshakeError::InvalidKey
+                                | HandshakeError::UnsupportedVersion
+                        ),
+                        "client reported a server's failure {h:?}"
+                    );
+                }
+                // A correct peer's handshake fails only on the limits (either end's) or when
+                // the stream ends early.
+                let allowed = matches!(
+                    h,
+                    HandshakeError::ConnectionClosed
+                        | HandshakeError::TooLarge
+                        | HandshakeError::TooManyHeaders
+                        | HandshakeError::Rejected { status: 431 }
+                );
+                assert!(
+                    self.hostile_input || allowed,
+                    "a correct peer failed: {h:?}"
+                );
+            }
+            Error::Protocol(p) => {
+                assert!(was_open, "protocol error {p:?} before opening");
+                if self.hixie() {
+                    assert!(
+                        matches!(
+                            p,
+                            ProtocolError::HixieFrameTooLarge { .. }
+                                | ProtocolError::HixieLengthTooLong
+                                | ProtocolError::InvalidUtf8
+                        ),
+                        "hixie connection reported {p:?}"
+                    );
+                } else {
+                    assert!(p.close_code().is_some(), "hybi error {p:?} without code");
+                }
+                if !self.hostile_input {
+                    let allowed = match p {
+                        ProtocolError::FrameTooLarge { .. }
+                        | ProtocolError::MessageTooLarge { .. }
+                        | ProtocolError::HixieFrameTooLarge { .. } => true,
+                        ProtocolError::InvalidUtf8 => self.peer_sent_invalid_text,
+                        _ => false,
+                    };
+                    assert!(allowed, "a correct peer's bytes failed with {p:?}");
+                }
+            }
+            Error::Usage(u) => panic!("a poll returned a usage error {u:?}"),
+            other => panic!("undocumented error {other:?}"),
+        }
+        Ev::Error(e)
+    }
+
+    fn event(&mut self, ev: Event<'_>, was_open: bool, state_before: State) -> Ev {
         assert!(!self.closed, "event after the close event");
-        let hixie = self.version.is_some_and(|v| v.is_hixie());
-        let owned = match ev {
+        let role = self.role;
+        let limits = self.limits;
+        let hixie = self.hixie();
+        match &ev {
             Event::Request(req) => {
                 assert_eq!(role, Role::Server);
                 assert!(!was_open && state_before == State::Handshaking);
@@ -435,19 +496,20 @@ impl<R: Entropy> Peer<R> {
                         0
                     }
                 );
-                Ev::Request {
+                self.version = version;
+                return Ev::Request {
                     version,
                     head: req.head().to_vec(),
                     body: req.body().to_vec(),
-                }
+                };
             }
             Event::HttpRequest(req) => {
                 assert_eq!(role, Role::Server);
                 assert!(req.version().is_none());
                 assert!(req.head().len() <= limits.max_handshake_bytes);
-                Ev::HttpRequest {
+                return Ev::HttpRequest {
                     head: req.head().to_vec(),
-                }
+                };
             }
             Event::Accepted(res) => {
                 assert_eq!(role, Role::Client);
@@ -456,10 +518,10 @@ impl<R: Entropy> Peer<R> {
                 assert_eq!(Some(res.version()), self.version);
                 assert!(res.head().len() <= limits.max_handshake_bytes);
                 self.opened = true;
-                Ev::Accepted {
+                return Ev::Accepted {
                     status: res.status(),
                     protocol: res.protocol().map(str::to_owned),
-                }
+                };
             }
             Event::Text(t) => {
                 assert!(was_open);
@@ -467,31 +529,34 @@ impl<R: Entropy> Peer<R> {
                 if hixie {
                     assert!(t.len() <= limits.max_hixie_frame);
                 }
-                Ev::Text(t.to_owned())
             }
             Event::Binary(b) => {
                 assert!(was_open && !hixie, "binary event on {:?}", self.version);
                 assert!(b.len() <= limits.max_message_size);
-                Ev::Binary(b.to_vec())
             }
             Event::Fragment(f) => {
                 assert!(was_open && !hixie);
                 assert!(f.data.len() <= limits.max_frame_payload);
-                Ev::Fragment {
-                    data: f.data.to_vec(),
-                    is_text: f.is_text,
-                    is_final: f.is_final,
-                }
             }
             Event::Ping(p) => {
                 assert!(was_open && !hixie);
                 assert!(p.len() <= 125);
-                Ev::Ping(p.to_vec())
             }
             Event::Pong(p) => {
                 assert!(was_open && !hixie);
                 assert!(p.payload.len() <= 125);
-                Ev::Pong(p.payload.to_vec())
+                // The send time travels in the payload (no state is shared between halves).
+                if let Some(sent) = p.sent_at {
+                    assert_eq!(p.payload.len(), 12, "stamped pong of {:?}", p.payload);
+                    assert_eq!(p.payload[..8], sent.to_be_bytes(), "stamp of another time");
+                }
+                if let Some(&stamped) = self.stamps.get(p.payload) {
+                    assert_eq!(p.sent_at, Some(stamped), "pong of a stamped ping");
+                }
+                assert_eq!(
+                    p.round_trip(self.now),
+                    p.sent_at.map(|sent| self.now.saturating_sub(sent))
+                );
             }
             Event::Close(c) => {
                 assert!(was_open, "close event for a connection that never opened");
@@ -513,30 +578,226 @@ impl<R: Entropy> Peer<R> {
                 }
                 assert!(c.reason.len() <= 123);
                 self.closed = true;
-                Ev::Close {
-                    code: c.code,
-                    reason: c.reason.to_owned(),
-                    clean: c.clean,
-                }
             }
             other => panic!("undocumented event {other:?}"),
+        }
+        Ev::Message(Message::from_event(ev, self.now).expect("a message event"))
+    }
+
+    /// The events that carry data, for comparing what was received with what was sent:
+    /// fragments are joined into messages.
+    pub fn messages(&self) -> Vec<Message> {
+        let mut out = Vec::new();
+        let mut partial: Option<(bool, Vec<u8>)> = None;
+        for ev in &self.log {
+            let Ev::Message(m) = ev else { continue };
+            match m {
+                Message::Text(_) | Message::Binary(_) | Message::Ping(_) => out.push(m.clone()),
+                Message::Fragment {
+                    data,
+                    is_text,
+                    is_final,
+                } => {
+                    let (_, buf) = partial.get_or_insert_with(|| (*is_text, Vec::new()));
+                    buf.extend_from_slice(data);
+                    if *is_final {
+                        let (text, buf) = partial.take().unwrap_or_default();
+                        out.push(if text {
+                            Message::Text(String::from_utf8(buf).expect("fragments not UTF-8"))
+                        } else {
+                            Message::Binary(buf)
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The payloads of the pongs received, in order.
+    pub fn pongs(&self) -> Vec<Vec<u8>> {
+        self.log
+            .iter()
+            .filter_map(|ev| match ev {
+                Ev::Message(m) => pong_payload(m).map(<[u8]>::to_vec),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// How a server answers the requests it gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Accept upgrades (choosing the first offered subprotocol), answer plain HTTP with 404.
+    Accept,
+    /// Refuse upgrades with 403.
+    Refuse,
+    /// Leave requests unanswered.
+    Ignore,
+}
+
+/// A joined connection under test, with everything needed to check it.
+pub struct Peer<R: KeySource> {
+    pub conn: Connection<Vec<u8>, R>,
+    pub watch: Watch,
+    pub answer: Answer,
+    /// Every output byte taken, in order (when kept).
+    pub sent: Vec<u8>,
+    pub keep_output: bool,
+    /// Input that could not be given because a request waits for an answer.
+    pub stalled: bool,
+    /// The frames written once open, read as they are taken (see [`Audit`]).
+    pub audit: Option<Audit>,
+    /// Output bytes taken so far.
+    pub taken: usize,
+    /// Where the frames start in the output: after the client's request, or after the
+    /// server's 101 answer.
+    frames_from: Option<usize>,
+}
+
+impl Peer<NoEntropy> {
+    pub fn server(config: wsmachine::Config, answer: Answer) -> Self {
+        Peer::wrap(Connection::server(config), None, answer, false)
+    }
+}
+
+impl<R: KeySource> Peer<R> {
+    pub fn wrap(
+        conn: Connection<Vec<u8>, R>,
+        version: Option<Version>,
+        answer: Answer,
+        opened: bool,
+    ) -> Self {
+        let limits = conn.config().limits;
+        // Nothing but the request is written before a client opens; a server's frames start
+        // after its answer.
+        let frames_from = match conn.role() {
+            _ if opened => Some(0),
+            Role::Client => Some(conn.pending_output().len()),
+            Role::Server => None,
         };
-        if let Ev::Close { .. } = owned {
+        let peer = Peer {
+            watch: Watch::new(limits, conn.role(), version, opened),
+            conn,
+            answer,
+            sent: Vec::new(),
+            keep_output: true,
+            stalled: false,
+            audit: None,
+            taken: 0,
+            frames_from,
+        };
+        peer.check_memory();
+        peer
+    }
+
+    pub fn role(&self) -> Role {
+        self.conn.role()
+    }
+
+    pub fn log(&self) -> &[Ev] {
+        &self.watch.log
+    }
+
+    /// Each buffer within its bound, and their sum within the total.
+    pub fn check_memory(&self) {
+        check_connection_memory(&self.conn, &self.watch.limits);
+    }
+
+    /// Gives `data` to the connection, polling events whenever the input is full, then polls
+    /// until nothing is left. Returns the number of events and errors logged.
+    pub fn feed(&mut self, data: &[u8]) -> usize {
+        let before = self.watch.log.len();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let n = self.conn.receive(rest);
+            assert!(n <= rest.len(), "receive took more than it was given");
+            self.check_memory();
+            rest = &rest[n..];
+            let events = self.drain();
+            if n == 0 && events == 0 {
+                // Only an unanswered request may hold input up: the application must act.
+                assert!(
+                    self.conn.request().is_some(),
+                    "input refused with nothing to report, state {:?}, {} bytes buffered",
+                    self.conn.state(),
+                    self.conn.buffered_input().len()
+                );
+                self.stalled = true;
+                break;
+            }
+        }
+        self.drain();
+        self.watch.log.len() - before
+    }
+
+    /// The end of the stream, and the events it brings.
+    pub fn eof(&mut self) -> usize {
+        self.conn.handle_eof();
+        self.drain()
+    }
+
+    /// Time advances, and the events it brings.
+    pub fn timeout(&mut self, now: u64) -> usize {
+        let state = self.conn.state();
+        self.watch.now = self.watch.now.max(now);
+        self.conn.handle_timeout(now);
+        self.check_memory();
+        if state == State::Closed {
             assert_eq!(
                 self.conn.state(),
                 State::Closed,
-                "close event while not closed"
+                "a closed connection reopened"
             );
         }
-        let request = matches!(owned, Ev::Request { .. } | Ev::HttpRequest { .. });
-        if let Ev::Request { version, .. } = &owned {
-            self.version = *version;
+        self.drain()
+    }
+
+    /// Takes all pending output (keeping it if asked), and reads the frames in it.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        let out = self.conn.pending_output().to_vec();
+        self.conn.consume_output(out.len());
+        assert!(self.conn.pending_output().is_empty());
+        if self.keep_output {
+            self.sent.extend_from_slice(&out);
         }
-        self.log.push(owned);
-        if request {
-            self.answer_request();
+        let start = self.taken;
+        self.taken += out.len();
+        if let (Some(from), true, Some(version)) =
+            (self.frames_from, self.watch.opened, self.watch.version)
+        {
+            let audit = self
+                .audit
+                .get_or_insert_with(|| Audit::new(version, self.watch.role));
+            audit.feed(&out[from.saturating_sub(start).min(out.len())..]);
+            audit.assert_whole();
         }
-        true
+        self.check_memory();
+        out
+    }
+
+    /// Polls until nothing is left, answering requests as [`Answer`] says; returns how many
+    /// events and errors came.
+    pub fn drain(&mut self) -> usize {
+        let mut count = 0;
+        loop {
+            let n = self.watch.drain(&mut self.conn);
+            count += n;
+            if matches!(
+                self.watch.log.last(),
+                Some(Ev::Request { .. } | Ev::HttpRequest { .. })
+            ) && self.conn.request().is_some()
+                && n > 0
+            {
+                self.answer_request();
+                continue;
+            }
+            break;
+        }
+        self.check_memory();
+        count
     }
 
     /// Answers the pending request as [`Answer`] says, checking the result.
@@ -558,9 +819,13 @@ impl<R: Entropy> Peer<R> {
                 let r = self.conn.accept(accept);
                 if r.is_ok() {
                     assert_eq!(self.conn.state(), State::Open);
-                    self.opened = true;
+                    self.watch.opened = true;
                     let out = self.conn.pending_output();
-                    assert!(out.starts_with(b"HTTP/1.1 101 "), "accept wrote {out:?}");
+                    assert!(
+                        out[pending..].starts_with(b"HTTP/1.1 101 "),
+                        "accept wrote {out:?}"
+                    );
+                    self.frames_from = Some(self.taken + out.len());
                 }
                 r
             }
@@ -586,34 +851,9 @@ impl<R: Entropy> Peer<R> {
         self.check_memory();
     }
 
-    /// The events that carry data, for comparing what was received with what was sent:
-    /// fragments are joined into messages.
-    pub fn messages(&self) -> Vec<Ev> {
-        let mut out = Vec::new();
-        let mut partial: Option<(bool, Vec<u8>)> = None;
-        for ev in &self.log {
-            match ev {
-                Ev::Text(_) | Ev::Binary(_) | Ev::Ping(_) => out.push(ev.clone()),
-                Ev::Fragment {
-                    data,
-                    is_text,
-                    is_final,
-                } => {
-                    let (_, buf) = partial.get_or_insert_with(|| (*is_text, Vec::new()));
-                    buf.extend_from_slice(data);
-                    if *is_final {
-                        let (text, buf) = partial.take().unwrap_or_default();
-                        out.push(if text {
-                            Ev::Text(String::from_utf8(buf).expect("fragments not UTF-8"))
-                        } else {
-                            Ev::Binary(buf)
-                        });
-                    }
-                }
-                _ => {}
-            }
-        }
-        out
+    /// The events that carry data; see [`Watch::messages`].
+    pub fn messages(&self) -> Vec<Message> {
+        self.watch.messages()
     }
 }
 
@@ -623,6 +863,21 @@ pub fn text_is_broken(bytes: &[u8], complete: bool) -> bool {
         Ok(_) => false,
         Err(e) => complete || e.error_len().is_some(),
     }
+}
+
+/// The bytes a frame of `len` payload bytes takes, independently of the crate's encoder.
+pub fn frame_len(version: Version, client: bool, len: usize) -> usize {
+    if version.is_hixie() {
+        return len + 2;
+    }
+    let extended = if len < 126 {
+        0
+    } else if len <= 0xFFFF {
+        2
+    } else {
+        8
+    };
+    2 + extended + if client { 4 } else { 0 } + len
 }
 
 /// A client connection for `version` with the fixed entropy, and the request it queued.
@@ -648,4 +903,270 @@ pub fn chunks<'a>(data: &'a [u8], rng: &mut Rng, max: usize) -> Vec<&'a [u8]> {
         rest = &rest[n..];
     }
     out
+}
+
+/// A frame read by [`Audit`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// A data frame: opcode (hybi 0, 1, 2; hixie text is 1), final bit, unmasked payload.
+    Data {
+        opcode: u8,
+        fin: bool,
+        payload: Vec<u8>,
+    },
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    /// A close frame (hybi: its code, if any; hixie-76's closing frame: none).
+    Close(Option<u16>),
+}
+
+/// Reads the frames one connection writes once open, independently of the crate's decoder, and
+/// checks that each is one a correct endpoint may send (see the module docs).
+#[derive(Clone, Debug)]
+pub struct Audit {
+    version: Version,
+    /// Frames must be masked: the writer is a client.
+    masked: bool,
+    /// Bytes of a frame not complete yet.
+    pending: Vec<u8>,
+    /// A fragmented message being written, and whether it is text.
+    fragmenting: Option<bool>,
+    /// Bytes read in all.
+    pub total: usize,
+    /// Whether the close frame was written.
+    pub closed: bool,
+    /// Every frame read, in order.
+    pub frames: Vec<Written>,
+}
+
+impl Audit {
+    pub fn new(version: Version, role: Role) -> Self {
+        Audit {
+            version,
+            masked: role == Role::Client,
+            pending: Vec::new(),
+            fragmenting: None,
+            total: 0,
+            closed: false,
+            frames: Vec::new(),
+        }
+    }
+
+    /// Reads written bytes, in order.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.total += bytes.len();
+        self.pending.extend_from_slice(bytes);
+        loop {
+            let parsed = if self.version.is_hixie() {
+                self.hixie_frame()
+            } else {
+                self.hybi_frame()
+            };
+            let Some((used, frame)) = parsed else { break };
+            self.pending.drain(..used);
+            // RFC 6455 §5.5.2: a ping is answered until the peer's close was received, so
+            // pongs may follow our close frame; nothing else may (§5.5.1).
+            let owed_pong = matches!(frame, Written::Pong(_)) && !self.version.is_hixie();
+            assert!(
+                !self.closed || owed_pong,
+                "{frame:?} written after the close frame ({:?})",
+                self.version
+            );
+            if let Written::Close(_) = frame {
+                self.closed = true;
+            }
+            self.frames.push(frame);
+        }
+    }
+
+    /// No frame is cut short: to check once all the output was taken (frames are queued whole).
+    pub fn assert_whole(&self) {
+        assert!(
+            self.pending.is_empty(),
+            "output ends inside a frame: {:?}",
+            self.pending
+        );
+    }
+
+    fn hixie_frame(&mut self) -> Option<(usize, Written)> {
+        let data = &self.pending;
+        let first = *data.first()?;
+        match first {
+            0x00 => {
+                let end = data.iter().position(|&b| b == 0xFF)?;
+                let payload = data[1..end].to_vec();
+                Some((
+                    end + 1,
+                    Written::Data {
+                        opcode: 1,
+                        fin: true,
+                        payload,
+                    },
+                ))
+            }
+            0xFF if self.version == Version::Hixie76 => {
+                let second = *data.get(1)?;
+                assert_eq!(second, 0x00, "hixie-76 closing frame 0xFF {second:#04x}");
+                Some((2, Written::Close(None)))
+            }
+            other => panic!("{:?} wrote a frame of type {other:#04x}", self.version),
+        }
+    }
+
+    fn hybi_frame(&mut self) -> Option<(usize, Written)> {
+        let data = &self.pending;
+        let (&b0, &b1) = (data.first()?, data.get(1)?);
+        let fin = b0 & 0x80 != 0;
+        assert_eq!(b0 & 0x70, 0, "reserved bits written: {b0:#04x}");
+        let opcode = b0 & 0x0F;
+        assert!(
+            matches!(opcode, 0 | 1 | 2 | 8 | 9 | 10),
+            "opcode {opcode:#x} written"
+        );
+        let masked = b1 & 0x80 != 0;
+        assert_eq!(
+            masked, self.masked,
+            "mask bit {masked} written by the wrong role"
+        );
+        let (len, mut at) = match b1 & 0x7F {
+            126 => {
+                let ext = data.get(2..4)?;
+                let len = u64::from(u16::from_be_bytes([ext[0], ext[1]]));
+                assert!(len >= 126, "length {len} not in its shortest form");
+                (len, 4)
+            }
+            127 => {
+                let ext = data.get(2..10)?;
+                let len = u64::from_be_bytes(ext.try_into().unwrap());
+                assert!(len > 0xFFFF, "length {len} not in its shortest form");
+                assert!(len >> 63 == 0, "length with its top bit set");
+                (len, 10)
+            }
+            short => (u64::from(short), 2),
+        };
+        let key = if masked {
+            let key: [u8; 4] = data.get(at..at + 4)?.try_into().unwrap();
+            at += 4;
+            Some(key)
+        } else {
+            None
+        };
+        let len = usize::try_from(len).expect("a frame longer than memory");
+        let end = at.checked_add(len)?;
+        let mut payload = data.get(at..end)?.to_vec();
+        if let Some(key) = key {
+            for (i, b) in payload.iter_mut().enumerate() {
+                *b ^= key[i % 4];
+            }
+        }
+        let frame = if opcode >= 8 {
+            assert!(fin, "control frame {opcode:#x} not final");
+            assert!(len <= 125, "control frame {opcode:#x} of {len} bytes");
+            match opcode {
+                8 => {
+                    let code = match payload.len() {
+                        0 => None,
+                        1 => panic!("close frame with a 1-byte payload"),
+                        _ => {
+                            let code = u16::from_be_bytes([payload[0], payload[1]]);
+                            assert!(CloseCode(code).is_sendable(), "close code {code} written");
+                            assert!(
+                                std::str::from_utf8(&payload[2..]).is_ok(),
+                                "close reason not UTF-8"
+                            );
+                            Some(code)
+                        }
+                    };
+                    Written::Close(code)
+                }
+                9 => Written::Ping(payload),
+                _ => Written::Pong(payload),
+            }
+        } else {
+            match (opcode, self.fragmenting) {
+                (0, None) => panic!("continuation frame outside a fragmented message"),
+                (0, Some(_)) => {}
+                (_, Some(text)) => {
+                    panic!("new message (opcode {opcode}) inside a fragmented one (text {text})")
+                }
+                (_, None) => self.fragmenting = Some(opcode == 1),
+            }
+            if fin {
+                self.fragmenting = None;
+            }
+            Written::Data {
+                opcode,
+                fin,
+                payload,
+            }
+        };
+        Some((end, frame))
+    }
+}
+
+/// The byte format of the `halves` target, shared with `make_seeds`: three header bytes, then
+/// operations, each an opcode byte (`side | code << 1`, side 0 the client, 1 the server)
+/// followed by the argument bytes its code takes.
+pub mod halves {
+    /// Header byte 0: the version (bits 0-2, modulo 5).
+    pub const VERSION_MASK: u8 = 0x07;
+    /// Header byte 0: the client starts split (when neither starts split, the client does).
+    pub const SPLIT_CLIENT: u8 = 0x08;
+    /// Header byte 0: the server starts split.
+    pub const SPLIT_SERVER: u8 = 0x10;
+    /// Header byte 0: fragments are streamed.
+    pub const STREAM: u8 = 0x20;
+    /// Header byte 0: no HTTP handshake, both framed from the start.
+    pub const FRAMED: u8 = 0x40;
+    // Header byte 1: limits (see `limits_from`). Header byte 2: the close timeout (low
+    // nibble, times 4; 0 for none) and the keepalive interval (high nibble, times 8).
+
+    /// The client's side bit; the server's is 1.
+    pub const CLIENT: u8 = 0;
+    pub const SERVER: u8 = 1;
+
+    /// Each code and the argument bytes it takes.
+    pub const DELIVER: u8 = 0; // 1: bit 7 through read_buffer, (low 7 bits + 1) * 4 bytes
+    pub const POLL: u8 = 1; // 1: events (low 3 bits + 1); bits 3-4: keep, with sender, step
+    pub const TAKE_OWED: u8 = 2; // 0
+    pub const HAND_OWED: u8 = 3; // 1: which held value
+    pub const HAND_AGAIN: u8 = 4; // 0
+    pub const HAND_FOREIGN: u8 = 5; // 1: which held value
+    pub const TEXT: u8 = 6; // 1: length
+    pub const BINARY: u8 = 7; // 1: length
+    pub const FRAGMENT: u8 = 8; // 2: length, flags (bit 0 text, bit 1 final)
+    pub const PING: u8 = 9; // 1: length (modulo 128)
+    pub const PING_AT: u8 = 10; // 0
+    pub const PONG: u8 = 11; // 1: length (modulo 128)
+    pub const CLOSE: u8 = 12; // 0
+    pub const CLOSE_WITH: u8 = 13; // 1: code (low 3 bits), reason length (high 5 bits, * 4)
+    pub const TIMEOUT: u8 = 14; // 1: time advanced
+    pub const JOIN: u8 = 15; // 0
+    pub const SPLIT: u8 = 16; // 0
+    pub const JOIN_FOREIGN: u8 = 17; // 0
+    pub const POLL_FOREIGN: u8 = 18; // 0
+    pub const SHUT: u8 = 19; // 0
+    pub const WRITE: u8 = 20; // 1: bytes * 4
+    pub const FLUSH: u8 = 21; // 0
+    pub const CODES: u8 = 22;
+
+    /// The argument bytes a code takes.
+    pub fn arguments(code: u8) -> usize {
+        match code {
+            FRAGMENT => 2,
+            DELIVER | POLL | HAND_OWED | HAND_FOREIGN | TEXT | BINARY | PING | PONG
+            | CLOSE_WITH | TIMEOUT | WRITE => 1,
+            _ => 0,
+        }
+    }
+
+    /// The opcode byte of `code` on `side`.
+    pub fn op(side: u8, code: u8) -> u8 {
+        side | code << 1
+    }
+
+    /// `POLL`'s argument bits 3-4.
+    pub const POLL_KEEP: u8 = 0;
+    pub const POLL_WITH: u8 = 1 << 3;
+    pub const POLL_STEP: u8 = 2 << 3;
 }

@@ -7,6 +7,7 @@
 use std::net::TcpStream;
 
 use wsmachine::blocking::{Error, Message, WebSocket};
+use wsmachine::deflate::DeflateConfig;
 use wsmachine::{ClientRequest, Config, OsEntropy, WsUrl};
 
 const AGENT: &str = "wsmachine";
@@ -53,7 +54,10 @@ fn open(base: &str, target: &str) -> Result<Ws, Box<dyn std::error::Error>> {
     let stream = TcpStream::connect((url.host, url.port))?;
     stream.set_nodelay(true)?;
     let request = ClientRequest::new(url.host_header, target);
-    Ok(WebSocket::connect(stream, &request, Config::default())?.0)
+    let mut config = Config::default();
+    // Offered on every case: Autobahn's 12.x and 13.x accept it with the parameters they test.
+    config.deflate = Some(DeflateConfig::new());
+    Ok(WebSocket::connect(stream, &request, config)?.0)
 }
 
 fn echo(ws: &mut Ws) {

@@ -10,14 +10,23 @@
 //! A reader thread blocks in the socket's read and prints messages as they come; the main
 //! thread owns the writer and blocks on one channel that brings it stdin lines and what the
 //! reader's messages oblige it to send (pongs, the close reply). Nothing wakes up while
-//! nothing happens, and a close started by either side completes.
+//! nothing happens, and a close started by either side completes. The handshake must complete
+//! within 10 s, and a close the server leaves unanswered ends the connection after 5 s (the
+//! socket is shut down; the close is reported as 1006, or `closed` on hixie-75, whose close
+//! is the end of the stream).
 
 use std::io::{BufRead, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use wsmachine::blocking::{Error, Message, Reader, WebSocket};
 use wsmachine::{ClientRequest, Config, Owed, State, Version, WsUrl};
+
+/// How long the opening handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long our close waits for the server's (microseconds, the blocking driver's unit).
+const CLOSE_TIMEOUT_US: u64 = 5_000_000;
 
 fn usage() -> ! {
     eprintln!("usage: client URL [--version hixie-75|hixie-76|hybi-07|hybi-08|hybi-13] [--protocol NAME]... [--origin ORIGIN]");
@@ -85,7 +94,12 @@ fn run(
     if let Some(origin) = origin {
         request = request.origin(origin);
     }
-    let (ws, chosen) = WebSocket::connect(stream, &request, Config::default())?;
+    let mut config = Config::default();
+    config.close_timeout = Some(CLOSE_TIMEOUT_US);
+    // The blocking driver waits in the socket's read: the handshake's timeout is the socket's.
+    stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    let (mut ws, chosen) = WebSocket::connect(stream, &request, config)?;
+    ws.get_mut().set_read_timeout(None)?;
     if let Some(p) = chosen {
         eprintln!("client: subprotocol {p}");
     }
@@ -104,25 +118,46 @@ fn run(
     });
     std::thread::spawn(move || read_messages(reader, &inputs_tx));
 
-    while let Ok(input) = inputs.recv() {
+    // Only our close's timer runs: until then the wait has no timeout.
+    let mut wait = None;
+    loop {
+        let input = match wait {
+            Some(after) => match inputs.recv_timeout(after) {
+                Ok(input) => Some(input),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+            None => match inputs.recv() {
+                Ok(input) => Some(input),
+                Err(_) => break,
+            },
+        };
         match input {
+            None => {}
             // Lines that arrive after the server closed have nowhere to go.
-            Input::Line(line) if writer.sender().state() == State::Open => {
+            Some(Input::Line(line)) if writer.sender().state() == State::Open => {
                 writer.send_text(&line)?
             }
-            Input::Line(_) => {}
-            Input::StdinEnd if writer.sender().state() == State::Open => {
+            Some(Input::Line(_)) => {}
+            Some(Input::StdinEnd) if writer.sender().state() == State::Open => {
                 writer.close(None, "")?;
                 if version == Version::Hixie75 {
                     // hixie-75 closes with the transport: our end of stream, then theirs.
                     writer.get_mut().shutdown(Shutdown::Write)?;
                 }
             }
-            Input::StdinEnd => {}
-            Input::Owed(owed) => writer.handle_owed(owed)?,
-            Input::Closed => return Ok(()),
-            Input::Failed(e) => return Err(e.into()),
+            Some(Input::StdinEnd) => {}
+            Some(Input::Owed(owed)) => writer.handle_owed(owed)?,
+            Some(Input::Closed) => return Ok(()),
+            Some(Input::Failed(e)) => return Err(e.into()),
         }
+        let timers = writer.handle_timeout()?;
+        if timers.close_timed_out {
+            // The server never answered our close: the reader sees the end of the stream and
+            // reports the close.
+            writer.get_mut().shutdown(Shutdown::Both)?;
+        }
+        wait = timers.next;
     }
     Err("the reader stopped without a close".into())
 }

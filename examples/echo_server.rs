@@ -1,18 +1,26 @@
 //! Echo server over `std::net`, one thread per connection, every version.
 //!
-//! `cargo run --release --example echo_server -- [ADDR]` (default `127.0.0.1:9001`). Prints
-//! `listening on ws://ADDR` once it accepts connections; logs each connection's version and
-//! path to stderr. Echoes every text and binary message unchanged (up to 16 MiB) and answers
-//! close.
+//! `cargo run --release --example echo_server -- [ADDR] [--no-deflate]` (default
+//! `127.0.0.1:9001`). Prints `listening on ws://ADDR` once it accepts connections; logs each
+//! connection's version and path to stderr. Echoes every text and binary message unchanged (up
+//! to 16 MiB) and answers close. permessage-deflate is accepted when a client offers it, unless
+//! `--no-deflate`; the connection's log line then ends with `extensions: ` and the agreed
+//! `Sec-WebSocket-Extensions` value.
 
 use std::net::{TcpListener, TcpStream};
 
 use wsmachine::blocking::{Decision, Error, Message, WebSocket};
+use wsmachine::deflate::negotiate::accept_offers;
+use wsmachine::deflate::DeflateConfig;
 use wsmachine::{Config, Version};
 
 fn main() {
-    let addr = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let deflate = !args.iter().any(|a| a == "--no-deflate");
+    let addr = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .cloned()
         .unwrap_or_else(|| "127.0.0.1:9001".into());
     let listener = match TcpListener::bind(&addr) {
         Ok(l) => l,
@@ -28,22 +36,33 @@ fn main() {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
-                std::thread::spawn(move || serve(stream));
+                std::thread::spawn(move || serve(stream, deflate));
             }
             Err(e) => eprintln!("echo_server: accept failed: {e}"),
         }
     }
 }
 
-fn serve(stream: TcpStream) {
+fn serve(stream: TcpStream, deflate: bool) {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     let _ = stream.set_nodelay(true);
     let mut path = String::new();
-    let ws = WebSocket::accept_with(stream, Config::default(), |request| {
+    let mut agreed = None;
+    let mut config = Config::default();
+    if deflate {
+        config.deflate = Some(DeflateConfig::new());
+    }
+    let ws = WebSocket::accept_with(stream, config, |request| {
         path = request.target().to_string();
+        // The extension the 101 will agree to: what `accept` answers, logged below.
+        if let (Some(deflate), Some(version)) = (config.deflate, request.version()) {
+            if !version.is_hixie() {
+                agreed = accept_offers(request.extensions(), &deflate).map(|a| a.response);
+            }
+        }
         if request.version().is_some() {
             Decision::accept()
         } else {
@@ -66,8 +85,11 @@ fn serve(stream: TcpStream) {
             return;
         }
     };
+    let extensions = agreed
+        .map(|a| format!(" extensions: {a}"))
+        .unwrap_or_default();
     eprintln!(
-        "{peer}: {} {path}",
+        "{peer}: {} {path}{extensions}",
         ws.version().map_or("?", Version::as_str)
     );
     loop {

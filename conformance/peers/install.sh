@@ -6,11 +6,13 @@
 #   conformance/peers/install.sh --check   install nothing; exit 1 if something is missing
 #
 # What goes where (pins are in package.json and requirements.txt):
-#   npm     ws 8.23.0, websocket-driver 0.8.0   -> conformance/peers/node_modules
+#   npm     ws 8.23.0, websocket-driver 0.8.0,  -> conformance/peers/node_modules
+#           playwright-core 1.64.1 (drives chromium; downloads no browser)
 #   PyPI    websockets 17.4, tornado 6.5.10     -> conformance/peers/.venv
 #           (tornado must stay below 6.6, which dropped hybi-07/08)
 #   Debian  ruby, ruby-websocket (the `websocket` gem: drafts 75/76, hybi 7/8/13),
-#           libprotocol-websocket-perl (Perl Protocol::WebSocket: 75/76, hybi 8/13)
+#           libprotocol-websocket-perl (Perl Protocol::WebSocket: 75/76, hybi 8/13),
+#           chromium (headless browser client, as scripts/browser/ uses)
 #
 # Needs root for apt-get (this machine runs as root). Every registry call is
 # bounded in time (INSTALL_TIMEOUT seconds each, default 600) and retried a
@@ -42,14 +44,14 @@ node_ok() {
 }
 command -v node >/dev/null && command -v npm >/dev/null || die "node and npm are needed (Debian: apt-get install nodejs npm)"
 if ! node_ok; then
-  if [ "$CHECK_ONLY" = 1 ]; then missing+=("npm: ws/websocket-driver"); else
-    say "npm install (ws, websocket-driver) into $HERE/node_modules"
+  if [ "$CHECK_ONLY" = 1 ]; then missing+=("npm: ws/websocket-driver/playwright-core"); else
+    say "npm install (ws, websocket-driver, playwright-core) into $HERE/node_modules"
     if ! (cd "$HERE" && timeout -k 10 "$STEP_TIMEOUT" npm install --no-audit --no-fund --no-package-lock \
             --loglevel=error --fetch-retries=1 --fetch-retry-mintimeout=2000 \
             --fetch-retry-maxtimeout=10000 --fetch-timeout=60000 >/dev/null); then
       die "npm install failed: is the npm registry ($(npm config get registry 2>/dev/null)) reachable?"
     fi
-    node_ok || die "npm install finished but ws/websocket-driver are not at the pinned versions"
+    node_ok || die "npm install finished but ws/websocket-driver/playwright-core are not at the pinned versions"
   fi
 fi
 
@@ -74,13 +76,14 @@ if ! py_ok; then
 fi
 
 # ---------------------------------------------------------------- Debian
-DEBS=(ruby ruby-websocket libprotocol-websocket-perl)
+DEBS=(ruby ruby-websocket libprotocol-websocket-perl chromium)
 deb_ok() {
   local p
   for p in "${DEBS[@]}"; do
     [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || return 1
   done
-  ruby -e 'require "websocket"' 2>/dev/null && perl -MProtocol::WebSocket -e 1 2>/dev/null
+  ruby -e 'require "websocket"' 2>/dev/null && perl -MProtocol::WebSocket -e 1 2>/dev/null \
+    && chromium --version >/dev/null 2>&1
 }
 if ! deb_ok; then
   if [ "$CHECK_ONLY" = 1 ]; then missing+=("Debian: ${DEBS[*]}"); else
@@ -95,7 +98,7 @@ if ! deb_ok; then
       timeout -k 10 "$STEP_TIMEOUT" apt-get install -y -qq --no-install-recommends "${apt_opts[@]}" "${DEBS[@]}" >/dev/null \
         || die "apt-get install ${DEBS[*]} failed: are Debian's package mirrors reachable?"
     fi
-    deb_ok || die "apt-get finished but ruby's websocket gem or Perl's Protocol::WebSocket does not load"
+    deb_ok || die "apt-get finished but ruby's websocket gem, Perl's Protocol::WebSocket or chromium does not load"
   fi
 fi
 
@@ -103,6 +106,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "missing: ${missing[*]} (run $0 without --check)"
   exit 1
 fi
-say "peers ready ($(($(date +%s) - T0))s): npm ws $(node -p 'require(process.argv[1]).version' "$HERE/node_modules/ws/package.json"), websocket-driver $(node -p 'require(process.argv[1]).version' "$HERE/node_modules/websocket-driver/package.json"); PyPI $("$VENV/bin/python" -c 'import websockets, tornado; print("websockets", websockets.__version__ + ", tornado", tornado.version)'); Debian ruby-websocket $(dpkg-query -W -f='${Version}' ruby-websocket), libprotocol-websocket-perl $(dpkg-query -W -f='${Version}' libprotocol-websocket-perl)"
+say "peers ready ($(($(date +%s) - T0))s): npm ws $(node -p 'require(process.argv[1]).version' "$HERE/node_modules/ws/package.json"), websocket-driver $(node -p 'require(process.argv[1]).version' "$HERE/node_modules/websocket-driver/package.json"), playwright-core $(node -p 'require(process.argv[1]).version' "$HERE/node_modules/playwright-core/package.json"); PyPI $("$VENV/bin/python" -c 'import websockets, tornado; print("websockets", websockets.__version__ + ", tornado", tornado.version)'); Debian ruby-websocket $(dpkg-query -W -f='${Version}' ruby-websocket), libprotocol-websocket-perl $(dpkg-query -W -f='${Version}' libprotocol-websocket-perl), chromium $(dpkg-query -W -f='${Version}' chromium)"
 exit 0
 }

@@ -46,13 +46,16 @@ const STRATEGY_RLE: i32 = 3;
 impl Deflater {
     /// A compressor at `level` (1 to 9) whose matches stay within a window of `window_bits`.
     pub(crate) fn new(level: u8, window_bits: u8, no_context_takeover: bool, threshold: usize) -> Self {
-        let strategy = if window_bits >= 15 {
-            STRATEGY_DEFAULT
+        let (strategy, lowest) = if window_bits >= 15 {
+            (STRATEGY_DEFAULT, 1)
         } else {
-            STRATEGY_RLE
+            // Level 1's one-probe fast path ignores the distance-1 strategy in miniz_oxide 0.9
+            // and finds matches anywhere in its window: level 2 is the lowest that keeps it.
+            (STRATEGY_RLE, 2)
         };
         // A negative window asks for raw deflate, with no zlib header.
-        let flags = create_comp_flags_from_zip_params(i32::from(level.clamp(1, 9)), -15, strategy);
+        let level = i32::from(level.clamp(lowest, 9));
+        let flags = create_comp_flags_from_zip_params(level, -15, strategy);
         Deflater {
             compressor: Box::new(CompressorOxide::new(flags)),
             reset_each: no_context_takeover,
@@ -115,10 +118,19 @@ impl Deflater {
 }
 
 /// Inflates messages for the receiving half.
+///
+/// `miniz_oxide`'s streaming decompressor keeps its window in a ring that starts zeroed, and
+/// does not refuse a distance that reaches back before the first byte it produced: such a
+/// reference inflates to zero bytes rather than failing. Nothing of an earlier message can be
+/// read that way (the ring is zeroed whenever the context is reset), but a malformed stream
+/// of that one kind is taken as zeros instead of refused.
 pub(crate) struct Inflater {
     state: Box<InflateState>,
     /// No context takeover: every message starts with an empty window.
     reset_each: bool,
+    /// The message's deflate stream ended with a final block (BFINAL, RFC 7692 §7.2.3.4): the
+    /// rest of the message is not deflate data, and the next message starts a new stream.
+    ended: bool,
 }
 
 impl Inflater {
@@ -126,6 +138,7 @@ impl Inflater {
         Inflater {
             state: InflateState::new_boxed(DataFormat::Raw),
             reset_each: no_context_takeover,
+            ended: false,
         }
     }
 
@@ -143,12 +156,19 @@ impl Inflater {
         last: bool,
         out: &mut dyn InflateSink,
     ) -> Result<(), ProtocolError> {
-        self.inflate_piece(input, out)?;
+        if !self.ended {
+            self.inflate_piece(input, out)?;
+        }
         if last {
-            self.inflate_piece(&TAIL, out)?;
-            if self.reset_each {
+            if !self.ended {
+                self.inflate_piece(&TAIL, out)?;
+            }
+            // A stream that ended cannot go on: the next message is a new one (which, from a
+            // compressor that ended its stream, refers to nothing before it).
+            if self.reset_each || self.ended {
                 self.state.reset(DataFormat::Raw);
             }
+            self.ended = false;
         }
         Ok(())
     }
@@ -173,7 +193,11 @@ impl Inflater {
             }
             out.commit(result.bytes_written)?;
             match result.status {
-                Ok(MZStatus::Ok | MZStatus::StreamEnd) => {}
+                Ok(MZStatus::StreamEnd) => {
+                    self.ended = true;
+                    return Ok(());
+                }
+                Ok(MZStatus::Ok) => {}
                 // No progress possible: all input consumed and nothing left to write.
                 Err(miniz_oxide::MZError::Buf) if input.is_empty() => return Ok(()),
                 Err(miniz_oxide::MZError::Buf) => {}

@@ -14,6 +14,9 @@ use wsmachine::deflate::negotiate::accept_offers;
 use wsmachine::deflate::DeflateConfig;
 use wsmachine::{Config, Version};
 
+/// How long a client may take to send its request.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let deflate = !args.iter().any(|a| a == "--no-deflate");
@@ -49,6 +52,10 @@ fn serve(stream: TcpStream, deflate: bool) {
         .map(|a| a.to_string())
         .unwrap_or_default();
     let _ = stream.set_nodelay(true);
+    // The blocking driver waits in the socket's read: the handshake's timeout is the socket's.
+    if stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).is_err() {
+        return;
+    }
     let mut path = String::new();
     let mut agreed = None;
     let mut config = Config::default();
@@ -85,6 +92,10 @@ fn serve(stream: TcpStream, deflate: bool) {
             return;
         }
     };
+    // Open: a quiet client may stay as long as it likes.
+    if ws.get_mut().set_read_timeout(None).is_err() {
+        return;
+    }
     let extensions = agreed
         .map(|a| format!(" extensions: {a}"))
         .unwrap_or_default();

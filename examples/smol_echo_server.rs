@@ -63,6 +63,9 @@ async fn listen(executor: Arc<Executor<'static>>, addr: String) {
     }
 }
 
+/// How long a client may take to send its request.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn serve(stream: TcpStream) {
     let peer = stream
         .peer_addr()
@@ -70,7 +73,7 @@ async fn serve(stream: TcpStream) {
         .unwrap_or_default();
     let _ = stream.set_nodelay(true);
     let mut path = String::new();
-    let ws = AsyncWebSocket::accept_with(stream, Config::default(), |request| {
+    let accept = AsyncWebSocket::accept_with(stream, Config::default(), |request| {
         path = request.target().to_string();
         if request.version().is_some() {
             Decision::accept()
@@ -81,8 +84,16 @@ async fn serve(stream: TcpStream) {
                 body: b"this is a WebSocket echo server\n".to_vec(),
             }
         }
-    })
-    .await;
+    });
+    // The handshake may take 10 s; a client that has not sent its request by then is dropped.
+    let timeout = async {
+        smol::Timer::after(HANDSHAKE_TIMEOUT).await;
+        None
+    };
+    let Some(ws) = smol::future::or(async { Some(accept.await) }, timeout).await else {
+        eprintln!("{peer}: handshake timed out");
+        return;
+    };
     let mut ws = match ws {
         Ok(ws) => ws,
         // The server's own answer to a plain HTTP request: nothing failed.

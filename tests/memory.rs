@@ -296,6 +296,7 @@ fn connection_size() {
 /// With permessage-deflate agreed, a connection holds its compressor and decompressor while
 /// open (allocated at the handshake), and gives them back when it ends. `miniz_oxide` keeps its
 /// full 32 KiB window whatever window was agreed, so the figure is the same for every size.
+#[cfg(feature = "deflate")]
 #[test]
 fn compression_state_per_connection() {
     use wsmachine::deflate::DeflateConfig;

@@ -286,7 +286,7 @@ impl<S: Storage> RecvHalf<S> {
             {
                 // Most messages are one small frame: decoded without the general state
                 // machine, with the same header parse and the same result.
-                if let Some(frame) = decoder.step_small(self.input.data_mut(), &rules) {
+                if let Some(frame) = decoder.step_small(self.input.data_mut(), rules) {
                     // The frame fits the input, which never holds more than 4 GiB - 1.
                     self.borrowed = frame.total as u32;
                     let payload = &self.input.data()[frame.payload];

@@ -679,6 +679,22 @@ mod tests {
         assert_eq!(state, o);
         assert!(!state.open(V, Framing::Masked));
         assert_eq!(state, o);
+        // Compression starts on an open half between messages, once.
+        #[cfg(feature = "deflate")]
+        {
+            let deflating = Open {
+                version: V,
+                framing: Framing::Deflate,
+            };
+            let mut state = o;
+            assert!(state.compress());
+            assert_eq!(state, deflating);
+            for from in [deflating, f, Handshaking, closing, done] {
+                let mut state = from;
+                assert!(!state.compress(), "{from:?}");
+                assert_eq!(state, from);
+            }
+        }
         // The close timeout closes only a half waiting for the peer's close.
         for (from, to, passed) in [(closing, done, true), (o, o, false), (f, f, false)] {
             let mut state = from;

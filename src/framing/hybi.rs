@@ -34,42 +34,59 @@ pub(crate) struct Header {
     pub(crate) header_len: usize,
 }
 
-/// What a header's first byte says: the opcode, or the first rule it breaks (RFC 6455 §5.2
-/// reserved bits and opcodes, §5.5 fragmented control frames).
+/// The opcode of each of the 16 values of a header's low nibble; `None` for the reserved ones
+/// (RFC 6455 §5.2). One load per frame instead of a chain of compares.
+const OPCODES: [Option<OpCode>; 16] = {
+    let mut table = [None; 16];
+    table[0x0] = Some(OpCode::Continuation);
+    table[0x1] = Some(OpCode::Text);
+    table[0x2] = Some(OpCode::Binary);
+    table[0x8] = Some(OpCode::Close);
+    table[0x9] = Some(OpCode::Ping);
+    table[0xA] = Some(OpCode::Pong);
+    table
+};
+
+/// What a header's first byte says: the opcode and whether the message is compressed, or the
+/// first rule it breaks: reserved bits (RFC 6455 §5.2; RSV1 only on the first frame of a
+/// compressed message once permessage-deflate was agreed, RFC 7692 §6.1), reserved opcodes
+/// (§5.2), fragmented control frames (§5.5).
 #[inline(always)]
-const fn first_byte(b0: u8) -> Result<OpCode, ProtocolError> {
-    if b0 & 0x70 != 0 {
+fn first_byte(b0: u8, compression: bool) -> Result<(OpCode, bool), ProtocolError> {
+    let compressed = compression && b0 & 0x70 == 0x40;
+    if b0 & 0x70 != 0 && !compressed {
         return Err(ProtocolError::ReservedBits);
     }
-    let opcode = match b0 & 0x0F {
-        0x0 => OpCode::Continuation,
-        0x1 => OpCode::Text,
-        0x2 => OpCode::Binary,
-        0x8 => OpCode::Close,
-        0x9 => OpCode::Ping,
-        0xA => OpCode::Pong,
-        other => return Err(ProtocolError::ReservedOpcode(other)),
+    let Some(opcode) = OPCODES[(b0 & 0x0F) as usize] else {
+        return Err(ProtocolError::ReservedOpcode(b0 & 0x0F));
     };
-    if opcode.is_control() && b0 & 0x80 == 0 {
+    if opcode.is_control() && b0 & 0x80 == 0 && !compressed {
         return Err(ProtocolError::FragmentedControl);
     }
-    Ok(opcode)
+    if compressed && !matches!(opcode, OpCode::Text | OpCode::Binary) {
+        return Err(ProtocolError::ReservedBits);
+    }
+    Ok((opcode, compressed))
 }
 
 /// Parses and checks the header at the start of `buf`; `Ok(None)` if it is incomplete. Every
 /// hybi decode path reads headers here, the small-frame path included.
 #[inline(always)]
 pub(crate) fn parse_header(buf: &[u8], cx: &Rules) -> Result<Option<Header>, ProtocolError> {
-    let [b0, b1, ..] = *buf else {
+    let [b0, ..] = *buf else {
         return Ok(None);
     };
-    // RSV1 marks a compressed message on its first frame, when the extension was agreed
-    // (RFC 7692 §6.1); anywhere else it is a reserved bit like the others.
-    let compressed = cx.compression && b0 & 0x40 != 0;
-    let opcode = first_byte(if compressed { b0 & !0x40 } else { b0 })?;
-    if compressed && !matches!(opcode, OpCode::Text | OpCode::Binary) {
-        return Err(ProtocolError::ReservedBits);
-    }
+    parse_header_after(b0, buf, cx)
+}
+
+/// [`parse_header`] given the first byte, `buf[0]`: a caller that already knows it (the
+/// small-frame path, for its two values) lets the checks of that byte fold away.
+#[inline(always)]
+fn parse_header_after(b0: u8, buf: &[u8], cx: &Rules) -> Result<Option<Header>, ProtocolError> {
+    let [_, b1, ..] = *buf else {
+        return Ok(None);
+    };
+    let (opcode, compressed) = first_byte(b0, cx.compression)?;
     let fin = b0 & 0x80 != 0;
     let masked = b1 & 0x80 != 0;
     if masked != (cx.role == Role::Server) {
@@ -268,7 +285,7 @@ impl Decoder {
     /// anything else, and for headers that fail their checks, which [`Decoder::step`] decodes
     /// (and reports) as usual. The header is read by [`parse_header`] like every other.
     #[inline(always)]
-    pub(crate) fn step_small(&mut self, input: &mut [u8], rules: &Rules) -> Option<SmallFrame> {
+    pub(crate) fn step_small(&mut self, input: &mut [u8], rules: Rules) -> Option<SmallFrame> {
         if self.current.is_some() {
             return None;
         }
@@ -281,10 +298,16 @@ impl Decoder {
         if b1 & 0x7F > 125 {
             return None;
         }
-        let Ok(Some(header)) = parse_header(input, rules) else {
+        // The header is parsed with its first byte given as a constant, one call per value.
+        let is_text = b0 == 0x81;
+        let parsed = if is_text {
+            parse_header_after(0x81, input, &rules)
+        } else {
+            parse_header_after(0x82, input, &rules)
+        };
+        let Ok(Some(header)) = parsed else {
             return None;
         };
-        let is_text = b0 == 0x81;
         let len = header.payload_len;
         let header_len = header.header_len;
         let total = header_len + len;

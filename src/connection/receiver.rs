@@ -112,7 +112,7 @@ impl RecvSettings {
     }
 }
 
-/// An event found by [`Receiver::advance`], as positions: built into an [`Event`] afterwards so
+/// An event found by [`RecvHalf::advance`], as positions: built into an [`Event`] afterwards so
 /// that decoding holds no borrow of the input.
 enum Ready {
     Request(server::Parsed),

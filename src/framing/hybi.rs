@@ -69,33 +69,18 @@ fn first_byte(b0: u8, compression: bool) -> Result<(OpCode, bool), ProtocolError
     Ok((opcode, compressed))
 }
 
-/// Parses and checks the header at the start of `buf`; `Ok(None)` if it is incomplete. Every
-/// hybi decode path reads headers here, the small-frame path included.
+/// Parses and checks the header at the start of `buf`; `Ok(None)` if it is incomplete. Each
+/// rule is a function of its own ([`first_byte`], [`check_masking`], [`check_size`]), which the
+/// small-frame path calls too.
 #[inline(always)]
 pub(crate) fn parse_header(buf: &[u8], cx: &Rules) -> Result<Option<Header>, ProtocolError> {
-    let [b0, ..] = *buf else {
-        return Ok(None);
-    };
-    parse_header_after(b0, buf, cx)
-}
-
-/// [`parse_header`] given the first byte, `buf[0]`: a caller that already knows it (the
-/// small-frame path, for its two values) lets the checks of that byte fold away.
-#[inline(always)]
-fn parse_header_after(b0: u8, buf: &[u8], cx: &Rules) -> Result<Option<Header>, ProtocolError> {
-    let [_, b1, ..] = *buf else {
+    let [b0, b1, ..] = *buf else {
         return Ok(None);
     };
     let (opcode, compressed) = first_byte(b0, cx.compression)?;
     let fin = b0 & 0x80 != 0;
     let masked = b1 & 0x80 != 0;
-    if masked != (cx.role == Role::Server) {
-        return Err(if masked {
-            ProtocolError::MaskedFrame
-        } else {
-            ProtocolError::UnmaskedFrame
-        });
-    }
+    check_masking(masked, cx.role)?;
     let short_len = b1 & 0x7F;
     let control = opcode.is_control();
     if !control && (opcode == OpCode::Continuation) != cx.message_is_text.is_some() {
@@ -121,6 +106,42 @@ fn parse_header_after(b0: u8, buf: &[u8], cx: &Rules) -> Result<Option<Header>, 
     if control && payload_len > 125 {
         return Err(ProtocolError::ControlTooLong);
     }
+    check_size(header_len, payload_len, control, cx)?;
+    let mask = if masked {
+        let at = header_len - 4;
+        Some([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+    } else {
+        None
+    };
+    Ok(Some(Header {
+        fin,
+        compressed,
+        opcode,
+        mask,
+        payload_len,
+        header_len,
+    }))
+}
+
+/// RFC 6455 §5.1: a client masks every frame, a server none.
+#[inline(always)]
+fn check_masking(masked: bool, role: Role) -> Result<(), ProtocolError> {
+    match (masked, role) {
+        (false, Role::Server) => Err(ProtocolError::UnmaskedFrame),
+        (true, Role::Client) => Err(ProtocolError::MaskedFrame),
+        _ => Ok(()),
+    }
+}
+
+/// The limits a frame's size is held to before any of its payload is kept: the frame limit,
+/// the input's room for the whole frame, and, for a data frame, the message limit.
+#[inline(always)]
+fn check_size(
+    header_len: usize,
+    payload_len: usize,
+    control: bool,
+    cx: &Rules,
+) -> Result<(), ProtocolError> {
     if payload_len > cx.max_frame_payload {
         return Err(ProtocolError::FrameTooLarge {
             limit: cx.max_frame_payload,
@@ -136,20 +157,7 @@ fn parse_header_after(b0: u8, buf: &[u8], cx: &Rules) -> Result<Option<Header>, 
             limit: cx.max_message_size,
         });
     }
-    let mask = if masked {
-        let at = header_len - 4;
-        Some([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
-    } else {
-        None
-    };
-    Ok(Some(Header {
-        fin,
-        compressed,
-        opcode,
-        mask,
-        payload_len,
-        header_len,
-    }))
+    Ok(())
 }
 
 /// The 16- or 64-bit payload length of a header whose 7-bit length is 126 or 127, and whose
@@ -283,39 +291,38 @@ impl Decoder {
     /// The common small message: a whole final text or binary frame of at most 125 bytes at
     /// the front of `input`, when no frame is in progress, unmasked in place. `None` for
     /// anything else, and for headers that fail their checks, which [`Decoder::step`] decodes
-    /// (and reports) as usual. The header is read by [`parse_header`] like every other.
+    /// (and reports) as usual. Its header is held to the rules [`parse_header`] applies, by the
+    /// same rule functions.
     #[inline(always)]
     pub(crate) fn step_small(&mut self, input: &mut [u8], rules: Rules) -> Option<SmallFrame> {
         if self.current.is_some() {
             return None;
         }
-        // Which frames this path takes (final text or binary, a one-byte length): a choice of
-        // path, not a check; `parse_header` checks them like any other, and with the first two
-        // bytes known to be of this shape, most of its branches fold away.
+        // Which frames this path takes: final text or binary (no reserved bit, so the first
+        // byte's rules hold) with a one-byte length.
         let [b0 @ (0x81 | 0x82), b1, ..] = *input else {
             return None;
         };
         if b1 & 0x7F > 125 {
             return None;
         }
-        // The header is parsed with its first byte given as a constant, one call per value.
+        // No fragmented message is in progress (the caller's condition), so the message-order
+        // rules hold too; the others are checked by the rule functions `parse_header` uses,
+        // and a frame breaking one is left to `step` to report.
         let is_text = b0 == 0x81;
-        let parsed = if is_text {
-            parse_header_after(0x81, input, &rules)
-        } else {
-            parse_header_after(0x82, input, &rules)
-        };
-        let Ok(Some(header)) = parsed else {
-            return None;
-        };
-        let len = header.payload_len;
-        let header_len = header.header_len;
+        let masked = b1 & 0x80 != 0;
+        check_masking(masked, rules.role).ok()?;
+        let len = usize::from(b1 & 0x7F);
+        let header_len = if masked { 6 } else { 2 };
+        check_size(header_len, len, false, &rules).ok()?;
         let total = header_len + len;
         if input.len() < total {
             return None;
         }
         let mut start = header_len;
-        if let Some(key) = header.mask {
+        if masked {
+            let mut key = [0u8; 4];
+            key.copy_from_slice(&input[2..6]);
             // `core::str::from_utf8` checks ASCII two words at a time only from a word-aligned
             // start, and byte by byte otherwise (about 2.5 times the instructions for 16 bytes).
             // The header is not needed once read, so the text is unmasked into it, moved back

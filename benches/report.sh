@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Runs the benchmark suite (decode, encode, handshake, baselines) and the end-to-end echo
-# comparison, then prints the ratio table that benches/README.md shows.
+# Runs the benchmark suite (decode, encode, handshake, baselines, permessage-deflate echo) and
+# the end-to-end echo comparison, then prints the ratio table that benches/README.md shows.
 #
 #   bash benches/report.sh            # everything, about 10 minutes on 2 cores
 #   bash benches/report.sh --table    # only print the table from the last run's results
 #   ECHO_SECONDS=3 bash benches/report.sh
 #
 # Criterion keeps its estimates in $TARGET/criterion/**/new/estimates.json; the echo figures
-# are kept in $TARGET/criterion/echo.txt.
+# are kept in $TARGET/criterion/echo.txt, the deflate bench's compression ratios in
+# $TARGET/criterion/deflate_ratio.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,7 @@ ECHO_SECONDS="${ECHO_SECONDS:-5}"
 ECHO_CONNECTIONS="${ECHO_CONNECTIONS:-4}"
 
 if [ "${1:-}" != "--table" ]; then
-    cargo bench --bench baseline --bench decode --bench encode --bench handshake
+    cargo bench --bench baseline --bench decode --bench encode --bench handshake --bench deflate
 
     cargo build --release --example echo_server --example tungstenite_echo_server \
         --example echo_load
@@ -148,6 +149,36 @@ if echo:
     print("|---|---|---|")
     print(f"| {echo.get('wsmachine', 0):.0f} | {echo.get('tungstenite', 0):.0f} | "
           f"{ratio(echo.get('wsmachine'), echo.get('tungstenite'))} |")
+
+deflate_ratio = {}
+corpus_bytes = 0
+ratio_path = os.path.join(root, "deflate_ratio.txt")
+if os.path.exists(ratio_path):
+    for line in open(ratio_path):
+        parts = line.split()
+        if len(parts) == 4:
+            up, down, corpus_bytes = (int(x) for x in parts[1:])
+            deflate_ratio[parts[0]] = (up + down) / (2 * corpus_bytes)
+if deflate_ratio or get("deflate_echo", "wsmachine"):
+    corpus = f"{corpus_bytes:,} B JSON corpus" if corpus_bytes else "JSON corpus"
+    print(f"\n### permessage-deflate: echo of a {corpus}, 500 messages "
+          "(MB/s of payload, wire bytes / payload bytes)\n")
+    print("| engine | settings | MB/s | wire / payload | wsmachine / peer, same settings |")
+    print("|---|---|---|---|---|")
+    rows = [
+        ("wsmachine", "context takeover, level 6", None),
+        ("ratchet", "context takeover, level 6", "wsmachine"),
+        ("wsmachine_no_context_level1", "no context takeover, level 1", None),
+        ("soketto", "no context takeover, level 1 (fixed)", "wsmachine_no_context_level1"),
+        ("wsmachine_uncompressed", "no compression", None),
+    ]
+    for name, settings, ours in rows:
+        rate = get("deflate_echo", name)
+        mbs = f"{rate / 1e6:.1f}" if rate else "-"
+        r = deflate_ratio.get(name)
+        rs = f"{r:.3f}" if r else "-"
+        vs = ratio(get("deflate_echo", ours), rate) if ours else ""
+        print(f"| {name} | {settings} | {mbs} | {rs} | {vs} |")
 
 def best_peer(group, workload):
     return max((get(group, p, workload) or 0 for p in PEERS), default=0) or None

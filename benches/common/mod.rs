@@ -339,3 +339,344 @@ pub fn run<F: std::future::Future>(future: F) -> F::Output {
     }
     panic!("an in-memory future did not complete");
 }
+
+/// Messages in the JSON corpus of the permessage-deflate bench.
+pub const JSON_COUNT: usize = 500;
+
+/// The JSON corpus of the permessage-deflate bench: [`JSON_COUNT`] messages of 100 B to 4 KiB
+/// (about 1 MB in all), as an application's WebSocket traffic looks: order updates with
+/// customers and line items, chat messages, metric batches, order-book snapshots and
+/// heartbeats, with ids, names (some non-ASCII), timestamps and nested arrays. Built from a
+/// fixed seed: the same bytes on every run and for every engine.
+pub fn json_corpus() -> Vec<String> {
+    let mut json = Json {
+        rng: Rng::new(0x7692),
+        // 2024-05-17T09:12:33.481Z, in milliseconds since the epoch.
+        now_ms: 1_715_937_153_481,
+        seq: 0,
+    };
+    (0..JSON_COUNT)
+        .map(|_| {
+            // Sizes spread evenly over the range, with a heartbeat in eight messages.
+            let target = 100 + json.below(4096 - 100);
+            let message = match json.below(8) {
+                0 => json.heartbeat(),
+                1 | 2 => json.order(target),
+                3 | 4 => json.chat(target),
+                5 | 6 => json.metrics(target),
+                _ => json.book(target),
+            };
+            assert!(
+                (100..=4096).contains(&message.len()),
+                "corpus message of {} bytes",
+                message.len()
+            );
+            message
+        })
+        .collect()
+}
+
+struct Json {
+    rng: Rng,
+    now_ms: u64,
+    seq: u64,
+}
+
+const FIRST: &[&str] = &[
+    "Alice",
+    "Bruno",
+    "Chloé",
+    "Dmitri",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hiroshi",
+    "Inès",
+    "Jonas",
+    "Kateřina",
+    "Liam",
+    "Mei",
+    "Noah",
+    "Olivia",
+    "Paweł",
+    "Quentin",
+    "Rosa",
+    "Søren",
+    "Tariq",
+];
+const LAST: &[&str] = &[
+    "Martin",
+    "Müller",
+    "Rossi",
+    "García",
+    "Nowak",
+    "Dubois",
+    "Tanaka",
+    "Smith",
+    "Johansson",
+    "O'Brien",
+    "Kowalski",
+    "Fernández",
+    "Novák",
+    "Silva",
+    "Schmidt",
+    "Yamamoto",
+];
+const CITIES: &[(&str, &str)] = &[
+    ("Paris", "FR"),
+    ("Berlin", "DE"),
+    ("Madrid", "ES"),
+    ("Kraków", "PL"),
+    ("Osaka", "JP"),
+    ("Toronto", "CA"),
+    ("Austin", "US"),
+    ("Lyon", "FR"),
+    ("Göteborg", "SE"),
+    ("Porto", "PT"),
+];
+const PRODUCTS: &[&str] = &[
+    "Wireless mouse",
+    "USB-C charger 65W",
+    "Mechanical keyboard",
+    "27\\\" 4K monitor",
+    "Noise-cancelling headphones",
+    "Laptop stand",
+    "HDMI cable 2m",
+    "Webcam 1080p",
+    "Desk lamp",
+    "Ergonomic chair",
+    "Portable SSD 1TB",
+    "Phone case",
+];
+const WORDS: &[&str] = &[
+    "the", "deploy", "is", "green", "again", "can", "you", "check", "staging", "before", "we",
+    "ship", "I", "think", "cache", "was", "stale", "thanks", "looks", "good", "to", "me", "let's",
+    "merge", "after", "lunch", "meeting", "moved", "3pm", "ticket", "numbers", "latency", "p99",
+    "dropped", "by", "half", "nice", "work", "👍", "🎉", "ça", "marche", "danke", "schön",
+];
+const HOSTS: &[&str] = &[
+    "api-1",
+    "api-2",
+    "api-3",
+    "worker-1",
+    "worker-2",
+    "db-primary",
+];
+const METRICS: &[&str] = &[
+    "cpu.user",
+    "cpu.system",
+    "mem.used_bytes",
+    "net.rx_bytes",
+    "net.tx_bytes",
+    "http.requests",
+    "http.latency_ms.p50",
+    "http.latency_ms.p99",
+];
+const SYMBOLS: &[&str] = &["BTC-USD", "ETH-USD", "SOL-USD", "EURUSD", "AAPL", "MSFT"];
+
+impl Json {
+    fn below(&mut self, n: usize) -> usize {
+        self.rng.next_u32() as usize % n
+    }
+
+    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
+        list[self.below(list.len())]
+    }
+
+    /// Advances the clock by up to a second and gives it as an RFC 3339 UTC timestamp.
+    fn timestamp(&mut self) -> String {
+        self.now_ms += self.below(1000) as u64;
+        let ms = self.now_ms;
+        let (days, rem) = (ms / 86_400_000, ms % 86_400_000);
+        let (year, month, day) = civil_from_days(days as i64);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            rem / 3_600_000,
+            rem / 60_000 % 60,
+            rem / 1000 % 60,
+            rem % 1000
+        )
+    }
+
+    /// A random version-4-looking UUID.
+    fn uuid(&mut self) -> String {
+        let a = self.rng.next_u32();
+        let b = self.rng.next_u32();
+        let c = self.rng.next_u32();
+        let d = self.rng.next_u32();
+        format!(
+            "{a:08x}-{:04x}-4{:03x}-{:04x}-{:04x}{d:08x}",
+            b >> 16,
+            b & 0xFFF,
+            0x8000 | (c >> 16) & 0x3FFF,
+            c & 0xFFFF
+        )
+    }
+
+    fn person(&mut self) -> (String, String) {
+        let first = self.pick(FIRST);
+        let last = self.pick(LAST);
+        let name = format!("{first} {last}");
+        let email = format!(
+            "{}.{}{}@example.com",
+            first.to_lowercase(),
+            last.to_lowercase().replace('\'', ""),
+            self.below(100)
+        );
+        (name, email)
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn heartbeat(&mut self) -> String {
+        let seq = self.next_seq();
+        let ts = self.timestamp();
+        let host = self.pick(HOSTS);
+        let latency = self.below(250);
+        format!(
+            r#"{{"type":"heartbeat","seq":{seq},"ts":"{ts}","node":"{host}.eu-west-1","status":"ok","latency_ms":{latency}}}"#
+        )
+    }
+
+    fn order(&mut self, target: usize) -> String {
+        let seq = self.next_seq();
+        let id = self.uuid();
+        let ts = self.timestamp();
+        let customer = 10_000 + self.below(90_000);
+        let (name, email) = self.person();
+        let (city, country) = CITIES[self.below(CITIES.len())];
+        let status = self.pick(&["created", "paid", "packed", "shipped", "delivered"]);
+        let tier = self.pick(&["free", "plus", "premium"]);
+        let head = format!(
+            r#"{{"type":"order.updated","seq":{seq},"id":"{id}","ts":"{ts}","status":"{status}","customer":{{"id":{customer},"name":"{name}","email":"{email}","tier":"{tier}","tags":["newsletter","mobile"],"address":{{"street":"{} rue des Lilas","city":"{city}","postcode":"{:05}","country":"{country}"}}}},"items":["#,
+            1 + self.below(120),
+            self.below(100_000)
+        );
+        let mut items = Vec::new();
+        let mut total_cents = 0;
+        loop {
+            let product = self.pick(PRODUCTS);
+            let qty = 1 + self.below(4);
+            let cents = 499 + self.below(60_000);
+            total_cents += qty * cents;
+            let item = format!(
+                r#"{{"sku":"SKU-{:05}","name":"{product}","qty":{qty},"unit_price":{}.{:02},"currency":"EUR","gift":{}}}"#,
+                self.below(100_000),
+                cents / 100,
+                cents % 100,
+                self.below(5) == 0
+            );
+            let tail = format!(
+                r#"],"total":{}.{:02},"currency":"EUR"}}"#,
+                total_cents / 100,
+                total_cents % 100
+            );
+            items.push(item);
+            let message = format!("{head}{}{tail}", items.join(","));
+            if message.len() >= target || message.len() + 140 > 4096 {
+                return message;
+            }
+        }
+    }
+
+    fn chat(&mut self, target: usize) -> String {
+        let seq = self.next_seq();
+        let id = self.uuid();
+        let ts = self.timestamp();
+        let room = self.pick(&["general", "deploys", "random", "support", "design"]);
+        let author = 1000 + self.below(9000);
+        let (name, _) = self.person();
+        let mut words = Vec::new();
+        loop {
+            words.push(self.pick(WORDS));
+            let text = words.join(" ");
+            let message = format!(
+                r#"{{"type":"chat.message","seq":{seq},"id":"{id}","ts":"{ts}","room":"{room}","author":{{"id":{author},"name":"{name}","avatar":"https://cdn.example.com/avatars/{author}.png"}},"text":"{text}","mentions":[],"reactions":[{{"emoji":"👍","count":{}}}],"edited":false}}"#,
+                self.below(9)
+            );
+            if message.len() >= target || message.len() + 20 > 4096 {
+                return message;
+            }
+        }
+    }
+
+    fn metrics(&mut self, target: usize) -> String {
+        let seq = self.next_seq();
+        let ts = self.timestamp();
+        let host = self.pick(HOSTS);
+        let head = format!(
+            r#"{{"type":"metrics.batch","seq":{seq},"ts":"{ts}","host":"{host}","region":"eu-west-1","series":["#
+        );
+        let mut series = Vec::new();
+        let mut t = self.now_ms / 1000;
+        loop {
+            let metric = self.pick(METRICS);
+            let points: Vec<String> = (0..6)
+                .map(|_| {
+                    t += 10;
+                    format!("[{t},{}.{}]", self.below(5000), self.below(10))
+                })
+                .collect();
+            series.push(format!(
+                r#"{{"name":"{metric}","unit":"{}","tags":{{"service":"checkout","env":"prod"}},"points":[{}]}}"#,
+                if metric.ends_with("bytes") { "B" } else { "1" },
+                points.join(",")
+            ));
+            let message = format!("{head}{}]}}", series.join(","));
+            if message.len() >= target || message.len() + 260 > 4096 {
+                return message;
+            }
+        }
+    }
+
+    fn book(&mut self, target: usize) -> String {
+        let seq = self.next_seq();
+        let ts = self.timestamp();
+        let symbol = self.pick(SYMBOLS);
+        let mid = 100 + self.below(60_000);
+        let mut levels = 1;
+        loop {
+            let side = |sign: i64, json: &mut Json| {
+                (0..levels)
+                    .map(|i| {
+                        let price = mid as i64 + sign * (i as i64 + 1) * 5;
+                        format!(
+                            r#"["{}.{:02}","{}.{:04}"]"#,
+                            price / 100,
+                            price % 100,
+                            json.below(50),
+                            json.below(10_000)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let bids = side(-1, self);
+            let asks = side(1, self);
+            let message = format!(
+                r#"{{"type":"book.snapshot","seq":{seq},"ts":"{ts}","symbol":"{symbol}","bids":[{bids}],"asks":[{asks}]}}"#
+            );
+            if message.len() >= target || message.len() + 60 > 4096 {
+                return message;
+            }
+            levels += 1;
+        }
+    }
+}
+
+/// The civil date of a day counted from 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}

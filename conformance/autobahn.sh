@@ -6,17 +6,24 @@
 # 1. cargo build --release --example echo_server --example autobahn_client
 # 2. ../shared/autobahn/setup.sh (the wstest chroot; ~1 s when built, ~60 s
 #    from scratch; needs Debian's packages and PyPI)
-# 3. server role: echo_server on a free loopback port, then
-#    fuzzingclient.sh ws://127.0.0.1:PORT wsmachine OUT/server nodeflate
-# 4. client role: fuzzingserver.sh PORT2 OUT/client nodeflate --
+# 3. server role: echo_server on a free loopback port (it accepts
+#    permessage-deflate), then
+#    fuzzingclient.sh ws://127.0.0.1:PORT wsmachine OUT/server all
+# 4. client role: fuzzingserver.sh PORT2 OUT/client all --
 #    target/release/examples/autobahn_client ws://127.0.0.1:PORT2
+#    (it offers permessage-deflate on every case)
 # 5. gate, per role: summarize.py's per-group table (Markdown) and exit
 #    status with --fail-on every behavior but OK and INFORMATIONAL (both the
-#    case behavior and the closing behavior), plus a completeness check: the
-#    report must hold all AUTOBAHN_EXPECT cases (301: every case of 1.x-10.x;
-#    "nodeflate" leaves out only 12.x/13.x, permessage-deflate).
+#    case behavior and the closing behavior), plus
+#    - completeness: the report must hold all AUTOBAHN_EXPECT cases (517:
+#      every case of 1.x-10.x, 12.x and 13.x; 11.x does not exist), and
+#    - compression: every 12.x/13.x case's per-case report must show
+#      permessage-deflate agreed in its opening handshake (offered in the
+#      request's Sec-WebSocket-Extensions, accepted in the 101 response's);
+#      prints "compression agreed in N of M cases of 12.x/13.x".
 # Ends with "autobahn: N passed, M failed" (N + M = 2 roles); exit 0 only if
 # both roles pass. Nothing is skipped: a failed build, setup or run is a failure.
+# Takes 9.5-16.5 min per role on 2 cores (12.x/13.x are nearly all of it).
 #
 # Environment:
 #   OUR_SERVER_CMD   default: target/release/examples/echo_server 127.0.0.1:{port}
@@ -26,8 +33,8 @@
 #                    repository root. When both are set, no cargo build.
 #   AUTOBAHN_OUT     reports go to AUTOBAHN_OUT/{server,client} (default /tmp/wsmachine-autobahn)
 #   AUTOBAHN_ROLES   "server client" (default), or just one of them
-#   AUTOBAHN_EXPECT  number of cases a complete report holds (default 301)
-#   AUTOBAHN_RUN_TIMEOUT  seconds per role for wstest (default 150)
+#   AUTOBAHN_EXPECT  number of cases a complete report holds (default 517)
+#   AUTOBAHN_RUN_TIMEOUT  seconds per role for wstest (default 1500)
 set -uo pipefail
 { # whole body in one block: bash parses it all before running any of it
 
@@ -42,9 +49,9 @@ SERVER_CMD=${OUR_SERVER_CMD:-'target/release/examples/echo_server 127.0.0.1:{por
 CLIENT_CMD=${OUR_CLIENT_CMD:-'target/release/examples/autobahn_client {url}'}
 OUT=${AUTOBAHN_OUT:-/tmp/wsmachine-autobahn}
 ROLES=${AUTOBAHN_ROLES:-server client}
-EXPECT=${AUTOBAHN_EXPECT:-301}
-RUN_TIMEOUT=${AUTOBAHN_RUN_TIMEOUT:-150}
-CASES=nodeflate
+EXPECT=${AUTOBAHN_EXPECT:-517}
+RUN_TIMEOUT=${AUTOBAHN_RUN_TIMEOUT:-1500}
+CASES=all
 # Every behavior wstest can report except OK and INFORMATIONAL (autobahntestsuite/case/case.py).
 FAIL_ON='FAILED,NON-STRICT,WRONG CODE,UNCLEAN,FAILED BY CLIENT,UNIMPLEMENTED,NO_CLOSE'
 mkdir -p "$OUT"
@@ -80,7 +87,7 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# gate ROLE DIR: summarize.py's table and strict verdict, plus completeness.
+# gate ROLE DIR: summarize.py's table and strict verdict, completeness, compression.
 gate() {
   local role=$1 dir=$2 rc=0
   echo
@@ -104,10 +111,82 @@ if len(data) != 1:
     sys.exit("completeness: expected one agent in the report, found %r" % sorted(data))
 if len(cases) != expect:
     sys.exit("completeness: %d cases in the report, expected %d (groups: %s)" % (len(cases), expect, groups))
-missing = [g for g in (1, 2, 3, 4, 5, 6, 7, 9, 10) if g not in groups]
+missing = [g for g in (1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13) if g not in groups]
 if missing:
     sys.exit("completeness: no cases of group(s) %s" % missing)
 print("completeness: %d cases, groups %s" % (len(cases), ", ".join("%d.x" % g for g in sorted(groups))))
+PY
+  python3 - "$dir" <<'PY' || rc=1
+# compression: permessage-deflate agreed in every 12.x/13.x case, read from the
+# opening handshake wstest recorded in each per-case report (httpRequest /
+# httpResponse; the same in both roles: the request is the client's, the
+# response the server's). trafficStats (recorded for OK cases) adds what was
+# sent compressed: "incoming" is what wstest received, i.e. wsmachine's messages.
+import json, os, sys
+d = sys.argv[1]
+try:
+    data = json.load(open(os.path.join(d, "index.json")))
+except Exception as e:
+    sys.exit("compression: no readable report (%s)" % e)
+cases = {}
+for results in data.values():
+    cases.update(results)
+key = lambda c: tuple(int(p) for p in c.split("."))
+ids = sorted((c for c in cases if c.split(".")[0] in ("12", "13")), key=key)
+
+def extensions(http):
+    """(status line, [extension strings]) of a recorded HTTP head."""
+    lines = (http if isinstance(http, str) else "").split("\r\n")
+    exts = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep and name.strip().lower() == "sec-websocket-extensions":
+            exts += [e.strip() for e in value.split(",") if e.strip()]
+    return lines[0], exts
+
+def deflate(exts):
+    return [e for e in exts if e.split(";")[0].strip().lower() == "permessage-deflate"]
+
+agreed, bad, accepted = 0, [], {}
+ours = [0, 0]    # [cases whose wsmachine messages arrived compressed, cases with trafficStats]
+theirs = [0, 0]  # the same for wstest's messages
+for c in ids:
+    try:
+        rep = json.load(open(os.path.join(d, cases[c].get("reportfile") or "?")))
+    except Exception as e:
+        bad.append((c, "no readable per-case report (%s)" % e))
+        continue
+    _, offered = extensions(rep.get("httpRequest"))
+    status, answer = extensions(rep.get("httpResponse"))
+    if not status.startswith("HTTP/1.1 101"):
+        bad.append((c, "handshake not completed: %r" % status))
+    elif not deflate(offered):
+        bad.append((c, "permessage-deflate not offered (request extensions: %r)" % offered))
+    elif len(deflate(answer)) != 1 or len(answer) != 1:
+        bad.append((c, "permessage-deflate not accepted (response extensions: %r)" % answer))
+    else:
+        agreed += 1
+        accepted.setdefault(answer[0], []).append(c)
+    ts = rep.get("trafficStats") or {}
+    for counts, ratio in ((ours, ts.get("incomingCompressionRatio")), (theirs, ts.get("outgoingCompressionRatio"))):
+        if ratio is not None:
+            counts[1] += 1
+            counts[0] += ratio != 1.0
+print("compression: agreed parameters (the 101 response's Sec-WebSocket-Extensions):")
+for ext, cs in sorted(accepted.items(), key=lambda kv: key(kv[1][0])):
+    subs = []
+    for c in cs:
+        sub = ".".join(c.split(".")[:2])
+        if sub not in subs:
+            subs.append(sub)
+    print("  %3d cases (%s): %s" % (len(cs), ", ".join(subs), ext))
+print("compression: messages sent compressed (trafficStats compression ratio != 1): by wstest in %d of %d cases, "
+      "by wsmachine in %d of %d" % (theirs[0], theirs[1], ours[0], ours[1]))
+for c, why in bad:
+    print("  %-8s %s" % (c, why))
+print("compression agreed in %d of %d cases of 12.x/13.x" % (agreed, len(ids)))
+if not ids or agreed != len(ids):
+    sys.exit("compression: not agreed in %d case(s)" % (len(ids) - agreed))
 PY
   return "$rc"
 }

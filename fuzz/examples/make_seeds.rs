@@ -1,7 +1,9 @@
 //! Writes the seed corpus under `seeds/<target>/`: handshakes of every version made by the
 //! crate's own client and server (with the targets' fixed client entropy, so that a client seed
 //! carries the exact answer it expects), the framing examples of RFC 6455 §5.7 and
-//! hixie-76 §4.2, and operation scripts for the `halves` target.
+//! hixie-76 §4.2, operation scripts for the `halves` target, and for the `deflate` target RFC
+//! 7692 §7.2.3's compressed messages, operation scripts (compressed messages, bombs, corrupt
+//! data) and round trips of several configurations.
 //!
 //! Run from `fuzz/`: `cargo run --example make_seeds`.
 
@@ -251,6 +253,159 @@ fn halves_scripts() -> Vec<(&'static str, u8, u8, Vec<u8>)> {
     ]
 }
 
+/// A client's frame with the masking key of RFC 6455 §5.7's examples.
+fn masked(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [0x37, 0xfa, 0x21, 0x3d];
+    assert!(payload.len() < 126);
+    let mut f = vec![b0, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&key);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    f
+}
+
+/// Inputs of the `deflate` target (see `wsmachine_fuzz::deflate_input` for the format).
+#[rustfmt::skip]
+fn deflate_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use wsmachine_fuzz::deflate_input::{content::*, inflate as inf, round_trip as rt, ROUND_TRIP};
+    const HYBI13: u8 = 2 << 5;
+    const ROOMY: u8 = 0xFE; // limits_from: 1200-byte frames and messages, 8192 bytes of output
+    const TINY: u8 = 0x00; // 8-byte frames, 16-byte messages, 64 bytes of output
+    const MIDDLE: u8 = 0x6E; // 200-byte frames, 1200-byte messages, 300 bytes of output
+    let words = |seed: u8| WORDS | seed << 2;
+    // RFC 7692 §7.2.3: "Hello" compressed (§7.2.3.1), again with context takeover
+    // (§7.2.3.2), in a stored block (§7.2.3.3), with BFINAL set (§7.2.3.4), in two blocks
+    // (§7.2.3.5), and the first one cut into two frames (§7.2.3.1).
+    let rfc = [
+        masked(0xC1, &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]),
+        masked(0xC1, &[0xf2, 0x00, 0x11, 0x00, 0x00]),
+        masked(0xC1, &[0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00]),
+        masked(0xC1, &[0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00]),
+        masked(0x41, &[0xf2, 0x48, 0xcd]),
+        masked(0x80, &[0xc9, 0xc9, 0x07, 0x00]),
+        masked(0xC1, &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00]),
+    ]
+    .concat();
+    // RSV1 where it may not be: on a ping, on a continuation.
+    let misplaced = [
+        masked(0xC9, b"hi"),
+        masked(0x41, &[0xf2, 0x48]),
+        masked(0xC0, &[0xcd, 0xc9, 0xc9, 0x07, 0x00]),
+    ]
+    .concat();
+    let exchange = vec![
+        inf::op(inf::DEFLATED, 5), inf::TEXT, 0, 200, words(1),
+        inf::op(inf::DEFLATED, 5), inf::TEXT | inf::KEEP_CONTEXT, 0, 200, words(1),
+        inf::op(inf::DEFLATED, 0), 2 << 1 | inf::PING_BETWEEN, 1, 0, PATTERN | 3 << 2, b'a', b'b', b'c', b'd',
+        inf::op(inf::PLAIN, 0), inf::TEXT | 1 << 1, 0, 50, words(2),
+        inf::op(inf::PING, 0), 4, b'p', b'i', b'n', b'g',
+        inf::op(inf::SEND, 0), inf::TEXT, 0, 100, words(0),
+        inf::op(inf::SEND, 0), inf::UNCOMPRESSED, 0, 60, RANDOM,
+        inf::op(inf::SEND, 0), 0, 0, 200, PATTERN, b'x',
+        inf::op(inf::DEFLATED, 1 | 1 << 3), 0, 0, 150, RANDOM | 1 << 2,
+        inf::op(inf::DEFLATED, 2 | 2 << 3), inf::TEXT, 0, 150, words(3),
+        inf::op(inf::DEFLATED, 7 | 3 << 3), 3 << 1, 0, 150, LITERAL, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+        inf::op(inf::CLOSE, 0),
+    ];
+    let bomb = vec![inf::op(inf::DEFLATED, 7), 0, 0xFF, 0xFF, PATTERN, b'A'];
+    let bomb_in_frames = vec![inf::op(inf::DEFLATED, 7), 3 << 1, 0xFF, 0xFF, PATTERN | 1 << 2, b'A', b'B'];
+    let broken = vec![
+        inf::op(inf::DEFLATED, 5), inf::TEXT, 0, 100, words(1),
+        inf::op(inf::DEFLATED, 5), inf::TEXT | inf::CORRUPT, 0, 100, words(1), 128, 0x55,
+        inf::op(inf::DEFLATED, 5), inf::TEXT | inf::FINAL_BLOCK, 0, 40, words(2),
+        inf::op(inf::FRAME, 0), 0xC1, 3, 0xFF, 0xFF, 0xFF,
+        inf::op(inf::BYTES, 0), 2, 0x81, 0x80,
+    ];
+    let no_takeover = vec![
+        inf::op(inf::DEFLATED, 5), inf::TEXT, 0, 120, words(4),
+        inf::op(inf::DEFLATED, 5), inf::TEXT | inf::KEEP_CONTEXT, 0, 120, words(4),
+        inf::op(inf::SEND, 0), inf::TEXT, 1, 0, words(4),
+        inf::op(inf::SEND, 0), inf::TEXT, 1, 0, words(4),
+    ];
+    // A message ending with a final block, then one more (a new stream), context kept asked.
+    let final_block = vec![
+        inf::op(inf::DEFLATED, 5), inf::TEXT | inf::FINAL_BLOCK, 0, 40, words(2),
+        inf::op(inf::DEFLATED, 5), inf::TEXT | inf::KEEP_CONTEXT, 0, 40, words(2),
+        inf::op(inf::DEFLATED, 5), inf::TEXT | inf::KEEP_CONTEXT | 1 << 1, 0, 40, words(2),
+    ];
+    let mut seeds = vec![
+        ("inflate_final_block", with(&[HYBI13, ROOMY, 0, 9], &[&final_block])),
+        ("inflate_rfc7692", with(&[HYBI13 | inf::RAW, ROOMY, 0, 0], &[&rfc])),
+        ("inflate_rfc7692_chunked_stream", with(&[HYBI13 | inf::RAW | inf::CHUNKED | inf::STREAM, ROOMY, 0, 1], &[&rfc])),
+        ("inflate_rsv1_misplaced", with(&[HYBI13 | inf::RAW, ROOMY, 0, 0], &[&misplaced])),
+        ("inflate_exchange", with(&[HYBI13 | inf::CHUNKED, ROOMY, 0, 2], &[&exchange])),
+        ("inflate_exchange_hybi07_stream", with(&[inf::STREAM | inf::EOF, MIDDLE, 0x0D, 3], &[&exchange])),
+        ("inflate_bomb", with(&[HYBI13, TINY, 0, 4], &[&bomb])),
+        ("inflate_bomb_roomy", with(&[HYBI13 | inf::CHUNKED, ROOMY, 0, 5], &[&bomb])),
+        ("inflate_bomb_in_frames", with(&[HYBI13 | inf::STREAM, MIDDLE, 0, 6], &[&bomb_in_frames])),
+        ("inflate_broken", with(&[1 << 5, ROOMY, 0, 7], &[&broken])),
+        ("inflate_no_context_takeover", with(&[HYBI13, ROOMY, 0xE7, 8], &[&no_takeover])),
+    ];
+
+    const C: u8 = 0;
+    const S: u8 = 1;
+    let exchange = vec![
+        rt::op(C, rt::TEXT), 0x01, 0x2C, words(1),
+        rt::op(S, rt::TEXT), 0x01, 0x2C, words(1),
+        rt::op(C, rt::REPEAT),
+        rt::op(S, rt::BINARY), 0x07, 0xD0, PATTERN | 2 << 2, 1, 2, 3,
+        rt::op(C, rt::BINARY), 0x01, 0xF4, RANDOM | 5 << 2,
+        rt::op(C, rt::TEXT_PLAIN), 0, 100, words(2),
+        rt::op(S, rt::BINARY_PLAIN), 0, 100, PATTERN, b'z',
+        rt::op(C, rt::FRAGMENTS), 1 | 2 << 1 | rt::PING_BETWEEN, 0x01, 0x00, words(3),
+        rt::op(S, rt::FRAGMENTS), 3 << 1 | rt::FLUSH_BETWEEN, 0x02, 0x00, RANDOM,
+        rt::op(C, rt::PING), 10,
+        rt::op(S, rt::FLUSH),
+        rt::op(S, rt::TEXT), 0xCE, 0x20, words(4),
+        rt::op(S, rt::REPEAT),
+        rt::op(C, rt::TEXT), 0, 10, words(5),
+        rt::op(C, rt::BINARY), 0, 0, RANDOM,
+    ];
+    // Under small limits: messages that fit, one too large to queue even compressed (dropped,
+    // and the compressor starts afresh), one more, then a bomb the receiver refuses.
+    let limits = vec![
+        rt::op(C, rt::TEXT), 0, 200, words(1),
+        rt::op(S, rt::TEXT), 0, 250, words(1),
+        rt::op(S, rt::BINARY), 0x8B, 0xB8, RANDOM | 1 << 2,
+        rt::op(S, rt::TEXT), 0, 250, words(1),
+        rt::op(C, rt::BINARY), 1, 0x1E, RANDOM | 2 << 2,
+        rt::op(C, rt::FLUSH),
+        rt::op(C, rt::BINARY), 0x93, 0x88, PATTERN, b'q',
+    ];
+    let default = [rt::PRESENT | 5 << 4, 0x00, 16];
+    // Every parameter: both context takeovers off, windows of 10 and 9 bits asked, a fallback
+    // offer, level 9 and no threshold; the server at level 1 asks for a 12-bit client window.
+    let client_all = [rt::PRESENT | rt::SERVER_NO_CONTEXT_TAKEOVER | rt::CLIENT_NO_CONTEXT_TAKEOVER | rt::FALLBACK_OFFER | 8 << 4, 0x9A, 0];
+    let server_level1 = [rt::PRESENT, 0xC0, 1];
+    let windows_8 = [rt::PRESENT | rt::SERVER_NO_CONTEXT_TAKEOVER, 0x88, 4];
+    let clamped = [rt::PRESENT | 2 << 4, 0x31, 8];
+    let none = [0, 0, 0];
+    // Name, version byte, client and server configuration bytes, operations.
+    type RoundTrip<'a> = (&'a str, u8, [u8; 3], [u8; 3], &'a [u8]);
+    let round_trips: [RoundTrip<'_>; 9] = [
+        ("default", 4, default, default, &exchange),
+        ("all_parameters", 4, client_all, server_level1, &exchange),
+        ("windows_8_hybi08_stream", 3 | rt::STREAM, default, windows_8, &exchange),
+        ("clamped_windows_hybi07", 2 | rt::CLIENT_CLOSES, clamped, clamped, &exchange),
+        ("client_only", 4, default, none, &exchange),
+        ("server_only", 4 | rt::CLIENT_CLOSES, none, default, &exchange),
+        ("hixie76_configured", 1, default, default, &exchange),
+        ("tight_limits", 4 | rt::TIGHT, default, default, &limits),
+        ("tight_limits_no_takeover", 4 | rt::TIGHT | rt::STREAM, client_all, windows_8, &limits),
+    ];
+    for (name, options, client, server, ops) in round_trips {
+        let version = options & 7;
+        let header = [
+            ROUND_TRIP | version << 1 | (options & !7),
+            client[0], client[1], client[2],
+            server[0], server[1], server[2],
+            7, 40,
+        ];
+        let name: &'static str = Box::leak(format!("round_trip_{name}").into_boxed_str());
+        seeds.push((name, with(&header, &[ops])));
+    }
+    seeds
+}
+
 fn main() {
     // limits_from(0xFE): 1024-byte handshakes, 1200-byte frames, messages and hixie frames.
     const ROOMY: u8 = 0xFE;
@@ -353,5 +508,8 @@ fn main() {
         "hixie76_1_3",
         b"\x00\x00GET /demo HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\nSec-WebSocket-Protocol: sample\r\nUpgrade: WebSocket\r\nSec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nOrigin: http://example.com\r\n\r\n^n:ds[4U",
     );
+    for (name, bytes) in deflate_seeds() {
+        write("deflate", name, &bytes);
+    }
     println!("seeds written under seeds/");
 }

@@ -10,8 +10,9 @@
 //! Checked, besides what [`Watch`] checks of every event and error (the close event at most
 //! once and nothing after it, the documented errors only, a correct peer's bytes failing only
 //! on a limit or text the harness knows is broken):
-//! - memory: a joined side's buffers within what its limits imply; a split side's queued
-//!   input and output within them (the halves have no capacity accessor);
+//! - memory: each buffer within what its limits imply, a joined side's (input, output,
+//!   message) as a split side's (the receiving half's input and message buffers, the sending
+//!   half's output), and the bytes queued in them;
 //! - every command returns exactly the documented result (the error predicted from the sending
 //!   half's state, the version and the output room, or exactly its frame's bytes queued), and
 //!   nothing is written once the sending half is closed; the halves' states never go back;
@@ -42,8 +43,8 @@ use wsmachine::{
     UsageError, Version,
 };
 use wsmachine_fuzz::{
-    check_connection_memory, client, frame_len, halves::*, limits_from, text_is_broken, Answer,
-    Audit, Bounds, Peer, Stepping, Watch, With, Written, VERSIONS,
+    check_connection_memory, check_split_memory, client, frame_len, halves::*, limits_from,
+    text_is_broken, Answer, Audit, Peer, Stepping, Watch, With, Written, VERSIONS,
 };
 
 type Conn<R> = Connection<Vec<u8>, R>;
@@ -67,7 +68,6 @@ struct Side<R: KeySource> {
     watch: Watch,
     /// The frames this side wrote, read as they are taken from its output.
     audit: Audit,
-    bounds: Bounds,
     /// Owed values taken from the receiving half, not handed over yet.
     held: Vec<Owed>,
     /// The last owed value handed over (`Owed` is `Copy`: it can be handed again).
@@ -142,12 +142,10 @@ const CLOSE_CODES: [u16; 8] = [1000, 1001, 1011, 3000, 4999, 1005, 999, 1015];
 
 impl<R: KeySource> Side<R> {
     fn new(parts: Parts<R>, watch: Watch, version: Version, role: Role) -> Self {
-        let bounds = Bounds::of(&watch.limits);
         let mut side = Side {
             parts: Some(parts),
             watch,
             audit: Audit::new(version, role),
-            bounds,
             held: Vec::new(),
             last_handed: None,
             inbox: Vec::new(),
@@ -196,15 +194,9 @@ impl<R: KeySource> Side<R> {
     /// Checks what must hold after every operation.
     fn check(&mut self) {
         let limits = self.watch.limits;
-        let bounds = self.bounds;
         match self.parts() {
             Parts::Joined(conn) => check_connection_memory(conn, &limits),
-            Parts::Split(rx, tx) => {
-                let input = rx.buffered_input().len();
-                assert!(input <= bounds.input, "receiving half holds {input} bytes");
-                let output = tx.pending_output().len();
-                assert!(output <= bounds.output, "sending half holds {output} bytes");
-            }
+            Parts::Split(rx, tx) => check_split_memory(rx, tx, &limits),
         }
         let written = self.written();
         let tx_state = self.tx().state();
@@ -814,12 +806,11 @@ fn operate<A: KeySource, B: KeySource>(x: &mut Side<A>, y: &mut Side<B>, code: u
             x.poll(usize::from(a & 7) + 1, a & 0x18);
         }
         TAKE_OWED => x.take_owed(),
-        HAND_OWED => {
-            if !x.held.is_empty() {
-                let owed = x.held.remove(len % x.held.len());
-                x.hand(owed);
-            }
+        HAND_OWED if !x.held.is_empty() => {
+            let owed = x.held.remove(len % x.held.len());
+            x.hand(owed);
         }
+        HAND_OWED => {}
         HAND_AGAIN => {
             if let Some(owed) = x.last_handed {
                 x.hand(owed);

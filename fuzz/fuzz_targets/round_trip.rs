@@ -163,7 +163,8 @@ fuzz_target!(|input: Input| {
         c.log(),
         [Ev::Accepted {
             status: 101,
-            protocol: Some("chat".to_owned())
+            protocol: Some("chat".to_owned()),
+            extensions: None,
         }]
     );
 

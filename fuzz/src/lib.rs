@@ -9,15 +9,21 @@
 //!   event, no error) comes after it; a closed connection that opened has delivered it;
 //! - errors are the documented ones: a server's handshake failures carry a status (but the end
 //!   of the stream) and never a client's kinds, protocol errors come only after the handshake
-//!   (with a close code on hybi, none on hixie), usage errors never come from a poll, and after
-//!   any error the receiving side is closed;
+//!   (with a close code on hybi, none on hixie), `InvalidCompressedData` only with
+//!   permessage-deflate agreed, usage errors never come from a poll, and after any error the
+//!   receiving side is closed;
+//! - a client opens with a `Sec-WebSocket-Extensions` answer only when it offered
+//!   permessage-deflate, and only with one that [`DeflateAnswer`] reads as valid;
 //! - events fit their limits and their version (hixie has no binary, ping, pong or codes); a
 //!   pong that carries a send time carries it in its payload, the time of the stamped ping it
 //!   answers, and its round trip is measured from it;
 //! - polling ends: a side never reports forever without consuming input.
 //!
 //! What [`Peer`] adds on every step:
-//! - memory: each buffer stays within the bound its [`Limits`] imply (see [`Bounds`]);
+//! - memory: each buffer stays within the bound its [`Limits`] imply (see [`Bounds`]; the
+//!   halves of a split connection: [`check_split_memory`]);
+//! - a server answers a `Sec-WebSocket-Extensions` only when configured, never on hixie, with
+//!   an answer [`DeflateAnswer`] reads as valid;
 //! - input is never refused while nothing can be reported (no livelock on a full buffer).
 //!
 //! What [`Audit`] checks of the bytes a connection writes once open: every frame is
@@ -26,14 +32,22 @@
 //! close codes that may be sent), continuations only inside a fragmented message and no new
 //! message inside one, at most one close frame and nothing after it but pongs (RFC 6455
 //! §5.5.2: pings are answered until the peer's close arrives), and no frame cut short once all
-//! the output was taken.
+//! the output was taken. With permessage-deflate agreed (RFC 7692), RSV1 only on the first
+//! frame of a data message, and each compressed message inflated by a decoder of its own
+//! ([`inflate`]): it inflates completely, and every back-reference stays within the window the
+//! writer agreed to and within what the reader holds (the messages before it only with context
+//! takeover).
 
 use std::collections::HashMap;
 
+pub mod inflate;
+
 use wsmachine::{
-    drive::Message, handshake::Accept, CloseCode, Connection, Entropy, Error, Event,
-    HandshakeError, KeySource, Limits, NoEntropy, ProtocolError, Receiver, Role, Sender, State,
-    UsageError, Version,
+    deflate::{DeflateConfig, DeflateParams},
+    drive::Message,
+    handshake::Accept,
+    CloseCode, Connection, Entropy, Error, Event, HandshakeError, KeySource, Limits, NoEntropy,
+    ProtocolError, Receiver, Role, Sender, State, UsageError, Version,
 };
 
 /// A small deterministic generator: chunk sizes, masking keys and handshake keys.
@@ -155,6 +169,40 @@ pub fn check_connection_memory<R: KeySource>(conn: &Connection<Vec<u8>, R>, limi
     }
 }
 
+/// The halves of a split connection: each buffer within its bound (the receiving half's input
+/// and message buffers, the sending half's output), and what is queued within them.
+pub fn check_split_memory<R: KeySource>(
+    rx: &Receiver<Vec<u8>>,
+    tx: &Sender<Vec<u8>, R>,
+    limits: &Limits,
+) {
+    let b = Bounds::of(limits);
+    let input = rx.buffered_input().len();
+    assert!(input <= b.input, "receiving half holds {input} bytes");
+    let output = tx.pending_output().len();
+    assert!(output <= b.output, "sending half holds {output} bytes");
+    #[cfg(fuzzing)]
+    {
+        let [input, message] = rx.buffer_capacities();
+        assert!(
+            input <= b.input,
+            "receiving half's input holds {input} > {}",
+            b.input
+        );
+        assert!(
+            message <= b.message,
+            "receiving half's message holds {message} > {}",
+            b.message
+        );
+        let output = tx.buffer_capacity();
+        assert!(
+            output <= b.output,
+            "sending half's output holds {output} > {}",
+            b.output
+        );
+    }
+}
+
 /// What a connection reported, owned, so that runs can be compared: the handshake events and
 /// errors, and every other event as the crate's own owned [`Message`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,6 +218,8 @@ pub enum Ev {
     Accepted {
         status: u16,
         protocol: Option<String>,
+        /// The `Sec-WebSocket-Extensions` values, joined with `, `, if any.
+        extensions: Option<String>,
     },
     Message(Message),
     Error(Error),
@@ -315,6 +365,12 @@ pub struct Watch {
     /// The payloads of the stamped pings this side sent, and the time each was stamped with:
     /// a pong echoing one must report that time.
     pub stamps: HashMap<Vec<u8>, u64>,
+    /// permessage-deflate as agreed (by the handshake, read from the 101 answer, or given to
+    /// `use_deflate`): only then may a message fail to inflate.
+    pub deflate: Option<DeflateParams>,
+    /// A client's permessage-deflate offer (its `Config::deflate`): only then may the answer
+    /// accept an extension, and the client keeps to what it offered.
+    pub offer: Option<DeflateConfig>,
 }
 
 impl Watch {
@@ -330,6 +386,8 @@ impl Watch {
             peer_sent_invalid_text: false,
             now: 0,
             stamps: HashMap::new(),
+            deflate: None,
+            offer: None,
         }
     }
 
@@ -458,6 +516,9 @@ impl Watch {
                 } else {
                     assert!(p.close_code().is_some(), "hybi error {p:?} without code");
                 }
+                if p == ProtocolError::InvalidCompressedData {
+                    assert!(self.deflate.is_some(), "{p:?} without permessage-deflate");
+                }
                 if !self.hostile_input {
                     let allowed = match p {
                         ProtocolError::FrameTooLarge { .. }
@@ -518,9 +579,35 @@ impl Watch {
                 assert_eq!(Some(res.version()), self.version);
                 assert!(res.head().len() <= limits.max_handshake_bytes);
                 self.opened = true;
+                let values: Vec<&[u8]> = res
+                    .headers()
+                    .filter(|(name, _)| name.eq_ignore_ascii_case("Sec-WebSocket-Extensions"))
+                    .map(|(_, value)| value)
+                    .collect();
+                let extensions = (!values.is_empty()).then(|| {
+                    let values: Vec<&str> = values
+                        .iter()
+                        .map(|v| std::str::from_utf8(v).expect("extensions accepted not UTF-8"))
+                        .collect();
+                    values.join(", ")
+                });
+                // RFC 6455 §4.1: a client fails the connection on an extension it did not
+                // offer; RFC 7692 §7.1: and on a permessage-deflate answer to none of its
+                // offers.
+                let offer = self.offer.filter(|_| !res.version().is_hixie());
+                self.deflate = match (&extensions, offer) {
+                    (None, _) => None,
+                    (Some(text), None) => panic!("opened with extensions not offered: {text}"),
+                    (Some(text), Some(offer)) => {
+                        let answer = DeflateAnswer::parse(text)
+                            .unwrap_or_else(|e| panic!("opened with {text:?}: {e}"));
+                        Some(answer.client_params(&offer))
+                    }
+                };
                 return Ev::Accepted {
                     status: res.status(),
                     protocol: res.protocol().map(str::to_owned),
+                    extensions,
                 };
             }
             Event::Text(t) => {
@@ -678,8 +765,12 @@ impl<R: KeySource> Peer<R> {
             Role::Client => Some(conn.pending_output().len()),
             Role::Server => None,
         };
+        let mut watch = Watch::new(limits, conn.role(), version, opened);
+        if conn.role() == Role::Client && !opened {
+            watch.offer = conn.config().deflate;
+        }
         let peer = Peer {
-            watch: Watch::new(limits, conn.role(), version, opened),
+            watch,
             conn,
             answer,
             sent: Vec::new(),
@@ -768,9 +859,12 @@ impl<R: KeySource> Peer<R> {
         if let (Some(from), true, Some(version)) =
             (self.frames_from, self.watch.opened, self.watch.version)
         {
-            let audit = self
-                .audit
-                .get_or_insert_with(|| Audit::new(version, self.watch.role));
+            let deflate = self.watch.deflate;
+            let audit = self.audit.get_or_insert_with(|| {
+                let mut audit = Audit::new(version, self.watch.role);
+                audit.set_deflate(deflate);
+                audit
+            });
             audit.feed(&out[from.saturating_sub(start).min(out.len())..]);
             audit.assert_whole();
         }
@@ -826,6 +920,17 @@ impl<R: KeySource> Peer<R> {
                         "accept wrote {out:?}"
                     );
                     self.frames_from = Some(self.taken + out.len());
+                    // What the answer agreed of permessage-deflate, read from it.
+                    let answer = response_extensions(&out[pending..]);
+                    if let Some(text) = &answer {
+                        let version = self.conn.version().expect("open");
+                        assert!(!version.is_hixie(), "{version} answered extensions {text}");
+                        let config = self.conn.config().deflate;
+                        assert!(config.is_some(), "extensions {text} accepted unconfigured");
+                        let answer = DeflateAnswer::parse(text)
+                            .unwrap_or_else(|e| panic!("the server answered {text:?}: {e}"));
+                        self.watch.deflate = Some(answer.server_params());
+                    }
                 }
                 r
             }
@@ -908,10 +1013,12 @@ pub fn chunks<'a>(data: &'a [u8], rng: &mut Rng, max: usize) -> Vec<&'a [u8]> {
 /// A frame read by [`Audit`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Written {
-    /// A data frame: opcode (hybi 0, 1, 2; hixie text is 1), final bit, unmasked payload.
+    /// A data frame: opcode (hybi 0, 1, 2; hixie text is 1), final bit, RSV1 (the first frame
+    /// of a compressed message), payload as written (unmasked, not inflated).
     Data {
         opcode: u8,
         fin: bool,
+        compressed: bool,
         payload: Vec<u8>,
     },
     Ping(Vec<u8>),
@@ -919,6 +1026,339 @@ pub enum Written {
     /// A close frame (hybi: its code, if any; hixie-76's closing frame: none).
     Close(Option<u16>),
 }
+
+/// A whole data message read by [`Audit`]: what the peer receives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrittenMessage {
+    pub is_text: bool,
+    /// Sent compressed: RSV1 on its first frame.
+    pub compressed: bool,
+    /// The payload length of each of its frames, as written.
+    pub frames: Vec<usize>,
+    /// Its content, inflated if it was compressed.
+    pub data: Vec<u8>,
+}
+
+/// How a message fares at a receiver, from its size and the receiver's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fit {
+    /// Within every limit: delivered unchanged.
+    Fits,
+    /// Over a limit: refused with `FrameTooLarge`, `MessageTooLarge` or `HixieFrameTooLarge`.
+    Exceeds,
+    /// Either, depending on how its inflated bytes fall into its frames.
+    Either,
+}
+
+impl WrittenMessage {
+    /// The message as a receiver delivers it; `None` for text that is not UTF-8.
+    pub fn message(&self) -> Option<Message> {
+        if self.is_text {
+            String::from_utf8(self.data.clone()).ok().map(Message::Text)
+        } else {
+            Some(Message::Binary(self.data.clone()))
+        }
+    }
+
+    /// How a receiver of `version` with `limits` takes this message:
+    /// - a frame's payload as written over `max_frame_payload` (or a hixie frame over
+    ///   `max_hixie_frame`), or an uncompressed message over `max_message_size`: refused;
+    /// - a compressed message: refused when it inflates to more than `max_message_size`, or,
+    ///   in one frame, to more than `max_frame_payload` (the inflated size of each frame is
+    ///   held to it); in several frames and inflating to more than `max_frame_payload`, refused
+    ///   or not depending on how much each frame inflates to.
+    ///
+    /// The limit on the message is also checked on each compressed frame's header with the
+    /// frame's compressed length added to what the message inflated to so far (`src/framing/
+    /// hybi.rs`, `parse_header`), which refuses a message within the limit whose compressed
+    /// frames outweigh what they inflate to (reported; see the README): such a message is
+    /// `Either` until that is fixed, unless `DEFLATE_STRICT_LIMITS` is set in the environment.
+    pub fn fit(&self, version: Version, limits: &Limits) -> Fit {
+        let largest = self.frames.iter().copied().max().unwrap_or(0);
+        if version.is_hixie() {
+            return if largest > limits.max_hixie_frame {
+                Fit::Exceeds
+            } else {
+                Fit::Fits
+            };
+        }
+        if largest > limits.max_frame_payload {
+            return Fit::Exceeds;
+        }
+        let inflated = self.data.len();
+        if !self.compressed {
+            let written: usize = self.frames.iter().sum();
+            return if written > limits.max_message_size {
+                Fit::Exceeds
+            } else {
+                Fit::Fits
+            };
+        }
+        if inflated > limits.max_message_size
+            || (self.frames.len() == 1 && inflated > limits.max_frame_payload)
+        {
+            return Fit::Exceeds;
+        }
+        let parts_may_exceed = inflated > limits.max_frame_payload;
+        let wire_counted = !strict_limits() && inflated + largest > limits.max_message_size;
+        if parts_may_exceed || wire_counted {
+            Fit::Either
+        } else {
+            Fit::Fits
+        }
+    }
+}
+
+/// `DEFLATE_STRICT_LIMITS` is set: a compressed message within the limits on its inflated size
+/// must be delivered, however its compressed frames weigh (see [`WrittenMessage::fit`]).
+fn strict_limits() -> bool {
+    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *STRICT.get_or_init(|| std::env::var_os("DEFLATE_STRICT_LIMITS").is_some())
+}
+
+/// The error that refuses a message over a limit.
+pub fn is_limit_error(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Protocol(
+            ProtocolError::FrameTooLarge { .. }
+                | ProtocolError::MessageTooLarge { .. }
+                | ProtocolError::HixieFrameTooLarge { .. }
+        )
+    )
+}
+
+/// What a receiver (`watch`, of `version`) delivered of the data messages a correct peer
+/// wrote (`written`, read by the peer's [`Audit`], everything delivered): each message that
+/// fits its limits arrives unchanged and in order; the first that does not ends the delivery
+/// with a limit error (or, [`Fit::Either`], arrives unchanged); text that is not UTF-8 ends it
+/// with an error; and nothing else comes, nor any error while everything fitted, but a limit
+/// error for the fragmented message the peer left `unfinished` when one of its frames so far
+/// is over a limit (or it is compressed).
+pub fn check_delivery(
+    written: &[WrittenMessage],
+    unfinished: Option<&WrittenMessage>,
+    watch: &Watch,
+    version: Version,
+) {
+    let received: Vec<Message> = watch
+        .messages()
+        .into_iter()
+        .filter(|m| matches!(m, Message::Text(_) | Message::Binary(_)))
+        .collect();
+    let error = watch.log.iter().find_map(|ev| match ev {
+        Ev::Error(e) => Some(e),
+        _ => None,
+    });
+    let mut got = received.iter();
+    for (i, m) in written.iter().enumerate() {
+        let fit = m.fit(version, &watch.limits);
+        let Some(expected) = m.message() else {
+            // Text that is not UTF-8: refused, whichever check comes first.
+            assert!(
+                error.is_some(),
+                "message {i}, invalid text, was not refused"
+            );
+            assert_eq!(got.next(), None, "a message delivered after invalid text");
+            return;
+        };
+        let delivered = got.next();
+        match (fit, delivered) {
+            (Fit::Fits, Some(d)) | (Fit::Either, Some(d)) => {
+                assert!(
+                    *d == expected,
+                    "message {i} ({fit:?}, {} frames, compressed {}) delivered changed: \
+                     {} bytes for {}",
+                    m.frames.len(),
+                    m.compressed,
+                    message_len(d),
+                    m.data.len()
+                );
+            }
+            (Fit::Exceeds, None) | (Fit::Either, None) => {
+                assert!(
+                    error.is_some_and(is_limit_error),
+                    "message {i} ({fit:?}, frames {:?}, {} bytes, compressed {}) refused with \
+                     {error:?} (limits {:?})",
+                    m.frames,
+                    m.data.len(),
+                    m.compressed,
+                    watch.limits
+                );
+                return;
+            }
+            (Fit::Fits, None) => panic!(
+                "message {i} (frames {:?}, {} bytes, compressed {}) fits (limits {:?}) and was \
+                 not delivered; error {error:?}",
+                m.frames,
+                m.data.len(),
+                m.compressed,
+                watch.limits
+            ),
+            (Fit::Exceeds, Some(d)) => panic!(
+                "message {i} (frames {:?}, {} bytes, compressed {}) is over the limits {:?} \
+                 and was delivered ({} bytes)",
+                m.frames,
+                m.data.len(),
+                m.compressed,
+                watch.limits,
+                message_len(d)
+            ),
+        }
+    }
+    assert_eq!(got.next(), None, "more messages delivered than written");
+    let Some(error) = error else { return };
+    let over =
+        unfinished.is_some_and(|m| m.compressed || m.fit(version, &watch.limits) == Fit::Exceeds);
+    assert!(
+        over && is_limit_error(error),
+        "every message fitted, yet {error:?} (limits {:?}, unfinished {:?})",
+        watch.limits,
+        unfinished.map(|m| &m.frames)
+    );
+}
+
+fn message_len(m: &Message) -> usize {
+    match m {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) => b.len(),
+        _ => 0,
+    }
+}
+
+/// The `Sec-WebSocket-Extensions` values of an HTTP response head at the start of `bytes`,
+/// joined with `, `, if it has any.
+pub fn response_extensions(bytes: &[u8]) -> Option<String> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    // Other fields may echo bytes of the request that are not UTF-8 (hixie's origin and
+    // location): only the extension fields are read as text.
+    let name = b"sec-websocket-extensions:";
+    let values: Vec<&str> = bytes[..end]
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .filter(|line| line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name))
+        .map(|line| {
+            std::str::from_utf8(&line[name.len()..])
+                .expect("an extensions answer not UTF-8")
+                .trim()
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+/// A permessage-deflate answer (RFC 7692 §7.1), read independently of the crate's negotiation:
+/// exactly one `permessage-deflate` element, each parameter known, at most once, with a value
+/// exactly when it takes one (a window of 8 to 15, token or quoted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeflateAnswer {
+    pub server_no_context_takeover: bool,
+    pub client_no_context_takeover: bool,
+    pub server_max_window_bits: Option<u8>,
+    pub client_max_window_bits: Option<u8>,
+}
+
+impl DeflateAnswer {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let elements: Vec<&str> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        let [element] = elements[..] else {
+            return Err(format!("{} extensions accepted", elements.len()));
+        };
+        let mut params = element.split(';').map(str::trim);
+        let name = params.next().unwrap_or("");
+        if !name.eq_ignore_ascii_case("permessage-deflate") {
+            return Err(format!("extension {name:?} accepted"));
+        }
+        let mut answer = DeflateAnswer::default();
+        let mut seen = Vec::new();
+        for param in params {
+            let (key, value) = match param.split_once('=') {
+                Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(unquote(v.trim())?)),
+                None => (param.to_ascii_lowercase(), None),
+            };
+            if seen.contains(&key) {
+                return Err(format!("{key} repeated"));
+            }
+            seen.push(key.clone());
+            let bits = |value: Option<String>| -> Result<u8, String> {
+                let v = value.ok_or(format!("{key} without a value"))?;
+                let ok = !v.is_empty() && v.len() <= 2 && v.bytes().all(|b| b.is_ascii_digit());
+                match v.parse::<u8>() {
+                    Ok(b) if ok && !v.starts_with('0') && (8..=15).contains(&b) => Ok(b),
+                    _ => Err(format!("{key}={v}")),
+                }
+            };
+            match key.as_str() {
+                "server_no_context_takeover" | "client_no_context_takeover" => {
+                    if value.is_some() {
+                        return Err(format!("{key} with a value"));
+                    }
+                    if key.starts_with("server") {
+                        answer.server_no_context_takeover = true;
+                    } else {
+                        answer.client_no_context_takeover = true;
+                    }
+                }
+                "server_max_window_bits" => answer.server_max_window_bits = Some(bits(value)?),
+                "client_max_window_bits" => answer.client_max_window_bits = Some(bits(value)?),
+                other => return Err(format!("unknown parameter {other:?}")),
+            }
+        }
+        Ok(answer)
+    }
+
+    /// What the server runs: its window and context as it answered them; the client's
+    /// window as answered (15 if not), its context reset as answered.
+    pub fn server_params(&self) -> DeflateParams {
+        let mut p = DeflateParams::new();
+        p.server_no_context_takeover = self.server_no_context_takeover;
+        p.client_no_context_takeover = self.client_no_context_takeover;
+        p.server_max_window_bits = self.server_max_window_bits.unwrap_or(15);
+        p.client_max_window_bits = self.client_max_window_bits.unwrap_or(15);
+        p
+    }
+
+    /// What a client that offered `offer` runs: besides the answer, it keeps to what its first
+    /// offer said of its own compressor (RFC 7692 §7.1.1.2, §7.1.2.2: a context reset and a
+    /// window no larger than offered).
+    pub fn client_params(&self, offer: &DeflateConfig) -> DeflateParams {
+        let mut p = self.server_params();
+        p.client_no_context_takeover |= offer.client_no_context_takeover;
+        if let Some(bits) = offer.client_max_window_bits {
+            p.client_max_window_bits = p.client_max_window_bits.min(bits.clamp(8, 15));
+        }
+        p
+    }
+}
+
+/// A parameter value: a token, or a quoted-string (backslash escapes removed).
+fn unquote(v: &str) -> Result<String, String> {
+    let Some(inner) = v.strip_prefix('"') else {
+        return Ok(v.to_owned());
+    };
+    let inner = inner
+        .strip_suffix('"')
+        .ok_or(format!("unterminated quoted value {v}"))?;
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\\' {
+            chars.next().ok_or("a value ending in a backslash")?
+        } else {
+            c
+        });
+    }
+    Ok(out)
+}
+
+/// The `00 00 FF FF` a sender removes from each compressed message (RFC 7692 §7.2.1).
+const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
+
+/// The window of a compressor of 15 bits, the most a reader keeps of earlier messages.
+const MAX_WINDOW: usize = 1 << 15;
 
 /// Reads the frames one connection writes once open, independently of the crate's decoder, and
 /// checks that each is one a correct endpoint may send (see the module docs).
@@ -931,12 +1371,21 @@ pub struct Audit {
     pending: Vec<u8>,
     /// A fragmented message being written, and whether it is text.
     fragmenting: Option<bool>,
+    /// permessage-deflate agreed: this writer's window in bytes, and whether it resets its
+    /// context after each message.
+    deflate: Option<(usize, bool)>,
+    /// The data message being written, its payload as written so far.
+    current: Option<WrittenMessage>,
+    /// What a reader holds of the compressed messages before (context takeover).
+    history: Vec<u8>,
     /// Bytes read in all.
     pub total: usize,
     /// Whether the close frame was written.
     pub closed: bool,
     /// Every frame read, in order.
     pub frames: Vec<Written>,
+    /// Every whole data message read, in order, inflated.
+    pub messages: Vec<WrittenMessage>,
 }
 
 impl Audit {
@@ -946,10 +1395,29 @@ impl Audit {
             masked: role == Role::Client,
             pending: Vec::new(),
             fragmenting: None,
+            deflate: None,
+            current: None,
+            history: Vec::new(),
             total: 0,
             closed: false,
             frames: Vec::new(),
+            messages: Vec::new(),
         }
+    }
+
+    /// permessage-deflate as agreed (or none): the writer's window and context reset are the
+    /// client's parameters for a client, the server's for a server. Before anything is read.
+    pub fn set_deflate(&mut self, params: Option<DeflateParams>) {
+        assert_eq!(self.total, 0, "compression set once frames were read");
+        self.deflate = params.map(|p| {
+            let (bits, reset) = if self.masked {
+                (p.client_max_window_bits, p.client_no_context_takeover)
+            } else {
+                (p.server_max_window_bits, p.server_no_context_takeover)
+            };
+            assert!((8..=15).contains(&bits), "a window of {bits} bits agreed");
+            (1usize << bits, reset)
+        });
     }
 
     /// Reads written bytes, in order.
@@ -975,8 +1443,69 @@ impl Audit {
             if let Written::Close(_) = frame {
                 self.closed = true;
             }
+            if let Written::Data {
+                opcode,
+                fin,
+                compressed,
+                payload,
+            } = &frame
+            {
+                self.data_frame(*opcode, *fin, *compressed, payload);
+            }
             self.frames.push(frame);
         }
+    }
+
+    /// A data frame in a valid place: added to its message, which is inflated once whole.
+    fn data_frame(&mut self, opcode: u8, fin: bool, compressed: bool, payload: &[u8]) {
+        if opcode != 0 {
+            self.current = Some(WrittenMessage {
+                is_text: opcode == 1,
+                compressed,
+                frames: Vec::new(),
+                data: Vec::new(),
+            });
+        }
+        let m = self.current.as_mut().expect("a continuation in a message");
+        m.frames.push(payload.len());
+        m.data.extend_from_slice(payload);
+        if !fin {
+            return;
+        }
+        let mut m = self.current.take().expect("a message");
+        if m.compressed {
+            let (window, reset) = self.deflate.expect("RSV1 only with permessage-deflate");
+            let mut input = std::mem::take(&mut m.data);
+            input.extend_from_slice(&DEFLATE_TAIL);
+            let history: &[u8] = if reset { &[] } else { &self.history };
+            let ended = match inflate::inflate(&input, history, window, 64 << 20) {
+                Ok(inflated) => {
+                    m.data = inflated.data;
+                    inflated.final_block
+                }
+                Err(e) => panic!(
+                    "a compressed message written does not inflate ({e}): {} bytes, reset {reset}, \
+                     window {window}, {} bytes held",
+                    input.len(),
+                    history.len()
+                ),
+            };
+            // A stream that ended with a final block (RFC 7692 §7.2.3.4) cannot go on: the next
+            // message is a new stream, which refers to nothing before it.
+            if reset || ended {
+                self.history.clear();
+            } else {
+                self.history.extend_from_slice(&m.data);
+                let excess = self.history.len().saturating_sub(MAX_WINDOW);
+                self.history.drain(..excess);
+            }
+        }
+        self.messages.push(m);
+    }
+
+    /// The fragmented message being written, its frames so far (as written, not inflated).
+    pub fn unfinished(&self) -> Option<&WrittenMessage> {
+        self.current.as_ref()
     }
 
     /// No frame is cut short: to check once all the output was taken (frames are queued whole).
@@ -1000,6 +1529,7 @@ impl Audit {
                     Written::Data {
                         opcode: 1,
                         fin: true,
+                        compressed: false,
                         payload,
                     },
                 ))
@@ -1017,12 +1547,25 @@ impl Audit {
         let data = &self.pending;
         let (&b0, &b1) = (data.first()?, data.get(1)?);
         let fin = b0 & 0x80 != 0;
-        assert_eq!(b0 & 0x70, 0, "reserved bits written: {b0:#04x}");
+        // RFC 7692 §6: RSV1 marks a compressed message, on its first frame only, and only
+        // once permessage-deflate was agreed; RSV2 and RSV3 are never ours to set.
+        let rsv1 = b0 & 0x40 != 0;
+        assert_eq!(b0 & 0x30, 0, "reserved bits written: {b0:#04x}");
         let opcode = b0 & 0x0F;
         assert!(
             matches!(opcode, 0 | 1 | 2 | 8 | 9 | 10),
             "opcode {opcode:#x} written"
         );
+        if rsv1 {
+            assert!(
+                self.deflate.is_some(),
+                "RSV1 written without permessage-deflate: {b0:#04x}"
+            );
+            assert!(
+                matches!(opcode, 1 | 2),
+                "RSV1 written on a frame of opcode {opcode:#x}, not a message's first"
+            );
+        }
         let masked = b1 & 0x80 != 0;
         assert_eq!(
             masked, self.masked,
@@ -1097,6 +1640,7 @@ impl Audit {
             Written::Data {
                 opcode,
                 fin,
+                compressed: rsv1,
                 payload,
             }
         };
@@ -1169,4 +1713,138 @@ pub mod halves {
     pub const POLL_KEEP: u8 = 0;
     pub const POLL_WITH: u8 = 1 << 3;
     pub const POLL_STEP: u8 = 2 << 3;
+}
+
+/// The byte format of the `deflate` target, shared with `make_seeds`. Byte 0, bit 0 chooses the
+/// part: [`deflate_input::ROUND_TRIP`] set for the round trips, clear for inflating arbitrary
+/// input.
+pub mod deflate_input {
+    pub const ROUND_TRIP: u8 = 0x01;
+
+    /// A content, as the operations that carry a message give it: one byte, its kind in bits
+    /// 0-1, then what that kind takes.
+    pub mod content {
+        /// Bits 2-7 + 1 bytes follow, repeated to the length: compresses well (a bomb when
+        /// long).
+        pub const PATTERN: u8 = 0;
+        /// Bytes of a generator seeded by bits 2-7: does not compress.
+        pub const RANDOM: u8 = 1;
+        /// Words, some of several-byte characters, drawn by a generator seeded by bits 2-7.
+        pub const WORDS: u8 = 2;
+        /// The bytes that follow, up to the length.
+        pub const LITERAL: u8 = 3;
+    }
+
+    /// Inflating arbitrary input: a framed server with permessage-deflate (`use_deflate`) fed a
+    /// peer's frames. Four header bytes, then the peer's bytes as they are (`RAW`) or
+    /// operations that write them.
+    pub mod inflate {
+        // Byte 0 (bit 0 clear): options, and the version in bits 5-7 (hybi-07, hybi-08,
+        // hybi-13, modulo 3).
+        pub const STREAM: u8 = 0x02;
+        /// Fed in chunks of 1 to 64 bytes.
+        pub const CHUNKED: u8 = 0x04;
+        /// The end of the stream after the input.
+        pub const EOF: u8 = 0x08;
+        /// The rest of the input is the peer's bytes, as they are.
+        pub const RAW: u8 = 0x10;
+        // Byte 1: limits (`limits_from`). Byte 2: the parameters: bit 0
+        // server_no_context_takeover, bit 1 client_no_context_takeover, bits 2-4 the server's
+        // window - 8, bits 5-7 the client's window - 8. Byte 3: the chunking seed.
+        pub const SERVER_NO_CONTEXT_TAKEOVER: u8 = 0x01;
+        pub const CLIENT_NO_CONTEXT_TAKEOVER: u8 = 0x02;
+
+        /// The operations, by their code (bits 0-2 of the operation byte) and their arguments.
+        /// A frame of any first byte: first byte, length, payload (masked with a fixed key).
+        pub const FRAME: u8 = 0;
+        /// A compressed message by a compressor of our own: flags, length (2 bytes, big
+        /// endian: below 0x8000 modulo 2048, else twice the low 15 bits), content. Bits 3-5 of the operation byte: the level - 1; bits 6-7: the
+        /// strategy (default, Huffman only, run lengths, fixed codes).
+        pub const DEFLATED: u8 = 1;
+        /// An uncompressed message: flags (`TEXT`, frames), length (2 bytes, as `DEFLATED`'s),
+        /// content.
+        pub const PLAIN: u8 = 2;
+        /// A ping: length (modulo 126), payload.
+        pub const PING: u8 = 3;
+        /// Bytes as they are: length, bytes.
+        pub const BYTES: u8 = 4;
+        /// A close frame (1000); the operations after it are not read.
+        pub const CLOSE: u8 = 5;
+        /// The server sends a message: flags (`TEXT`, `UNCOMPRESSED`), length (2 bytes, at
+        /// most 4096 used), content.
+        pub const SEND: u8 = 6;
+
+        /// Flags of `DEFLATED` and `PLAIN`: text (else binary); bits 1-3, the frames - 1.
+        pub const TEXT: u8 = 0x01;
+        /// `DEFLATED`: two more bytes (position / 256 of the length, xor value) corrupt one
+        /// byte of the compressed data.
+        pub const CORRUPT: u8 = 0x10;
+        /// `DEFLATED`: the compressor keeps its context from the previous compressed message
+        /// (unless client_no_context_takeover).
+        pub const KEEP_CONTEXT: u8 = 0x20;
+        /// `DEFLATED`, `PLAIN`: a ping between frames.
+        pub const PING_BETWEEN: u8 = 0x40;
+        /// `DEFLATED`: ends with a block with BFINAL set instead of a sync flush (RFC 7692
+        /// §7.2.3.4); the compressor starts a new stream for the next message.
+        pub const FINAL_BLOCK: u8 = 0x80;
+        /// `SEND`: by `send_*_uncompressed`.
+        pub const UNCOMPRESSED: u8 = 0x02;
+
+        /// The operation byte of `code` (with `extra` in bits 3-7).
+        pub fn op(code: u8, extra: u8) -> u8 {
+            code | extra << 3
+        }
+    }
+
+    /// Round trips: a client and a server of one version, each with the permessage-deflate
+    /// configuration the bytes give, through a real handshake, then operations.
+    pub mod round_trip {
+        // Byte 0 (bit 0 set): the version in bits 1-3 (modulo 5), and options.
+        pub const STREAM: u8 = 0x10;
+        /// Small limits (`small_limits`: 300-byte frames, 600-byte messages, 2048 bytes of
+        /// output), so that messages go over them and sends find the output full.
+        pub const TIGHT: u8 = 0x20;
+        /// The client starts the closing handshake (else the server).
+        pub const CLIENT_CLOSES: u8 = 0x40;
+        // Bytes 1-3: the client's configuration; bytes 4-6: the server's; byte 7: the
+        // chunking seed; byte 8: the largest chunk.
+        // A configuration: byte 0: bit 0 present (else no permessage-deflate), then the flags
+        // below, bits 4-7 the level - 1 (modulo 9); byte 1: server_max_window_bits in the low
+        // nibble, client_max_window_bits in the high one (0 for none, 1-7 clamped to 8);
+        // byte 2: the threshold / 2.
+        pub const PRESENT: u8 = 0x01;
+        pub const SERVER_NO_CONTEXT_TAKEOVER: u8 = 0x02;
+        pub const CLIENT_NO_CONTEXT_TAKEOVER: u8 = 0x04;
+        pub const FALLBACK_OFFER: u8 = 0x08;
+
+        /// The operations: the side in bit 0 (0 the client, 1 the server), the code in bits
+        /// 1-3. `send_text`: length (2 bytes, big endian: below 0x8000 modulo 2048, else the low
+        /// 15 bits modulo 20001), content.
+        pub const TEXT: u8 = 0;
+        /// `send_binary`: length (2 bytes), content.
+        pub const BINARY: u8 = 1;
+        /// `send_text_uncompressed`: length (2 bytes), content.
+        pub const TEXT_PLAIN: u8 = 2;
+        /// `send_binary_uncompressed`: length (2 bytes), content.
+        pub const BINARY_PLAIN: u8 = 3;
+        /// `send_fragment`: flags (bit 0 text, bits 1-3 the parts - 1, `FLUSH_BETWEEN`,
+        /// `PING_BETWEEN`), length (2 bytes), content.
+        pub const FRAGMENTS: u8 = 4;
+        /// A ping: length (modulo 126).
+        pub const PING: u8 = 5;
+        /// Everything in transit delivered, in chunks.
+        pub const FLUSH: u8 = 6;
+        /// The side's last message sent again, compressed if it can be (context takeover
+        /// finds it in the window).
+        pub const REPEAT: u8 = 7;
+
+        /// `FRAGMENTS` flags.
+        pub const FLUSH_BETWEEN: u8 = 0x10;
+        pub const PING_BETWEEN: u8 = 0x20;
+
+        /// The operation byte of `code` on `side`.
+        pub fn op(side: u8, code: u8) -> u8 {
+            side | code << 1
+        }
+    }
 }

@@ -171,7 +171,9 @@ impl fmt::Display for ProtocolError {
             ProtocolError::CloseTooShort => f.write_str("close frame payload of one byte"),
             ProtocolError::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
             ProtocolError::InvalidUtf8 => f.write_str("text is not valid UTF-8"),
-            ProtocolError::InvalidCompressedData => f.write_str("compressed message does not inflate"),
+            ProtocolError::InvalidCompressedData => {
+                f.write_str("compressed message does not inflate")
+            }
             ProtocolError::FrameTooLarge { limit } => {
                 write!(f, "frame payload exceeds the limit of {limit} bytes")
             }

@@ -10,7 +10,7 @@ pub use receiver::Receiver;
 pub(crate) use receiver::RecvHalf;
 pub use sender::Sender;
 pub use state::Owed;
-pub(crate) use state::Extensions;
+pub(crate) use state::{Extensions, NO_EXTENSIONS};
 
 use sender::Expired;
 use state::{RecvState, SendState};
@@ -248,11 +248,14 @@ impl<S: Storage, R: Entropy> Connection<S, R> {
         let tx = &mut conn.tx;
         let max = tx.settings.max_queued_output as usize;
         #[cfg(feature = "deflate")]
-        let offer = config.deflate.filter(|_| !request.version.is_hixie()).map(|deflate| {
-            let mut offer = alloc::string::String::new();
-            crate::deflate::negotiate::write_offer(&deflate, &mut offer);
-            offer
-        });
+        let offer = config
+            .deflate
+            .filter(|_| !request.version.is_hixie())
+            .map(|deflate| {
+                let mut offer = alloc::string::String::new();
+                crate::deflate::negotiate::write_offer(&deflate, &mut offer);
+                offer
+            });
         #[cfg(feature = "deflate")]
         let offer = offer.as_deref();
         #[cfg(not(feature = "deflate"))]
@@ -298,7 +301,7 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
             decoder: crate::framing::Decoder::for_version(version),
         };
         let mut conn = Self::new(role, state, config, buffers, entropy);
-        conn.tx.open(version, Extensions::default());
+        conn.tx.open(version, state::NO_EXTENSIONS);
         conn
     }
 
@@ -511,7 +514,7 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
             None => (None, None),
         };
         #[cfg(not(feature = "deflate"))]
-        let (response, extensions) = (None, ());
+        let (response, extensions) = (None, Extensions);
         server::write_accept(
             &mut self.tx.output,
             max,

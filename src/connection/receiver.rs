@@ -96,7 +96,7 @@ impl RecvSettings {
         #[cfg(feature = "deflate")]
         return self.deflate;
         #[cfg(not(feature = "deflate"))]
-        return ();
+        return client::Offered;
     }
 
     /// The limits, with `max_queued_output` (the sending half's) left at its default.
@@ -470,8 +470,7 @@ impl<S: Storage> RecvHalf<S> {
                     }
                     let input = self.input.data();
                     let offered = self.settings.deflate_offer();
-                    return match client::parse_response(input, version, &expect, &limits, offered)
-                    {
+                    return match client::parse_response(input, version, &expect, &limits, offered) {
                         Ok(Some(answered)) => {
                             self.state.open();
                             let extensions = answered.extensions;
@@ -551,7 +550,7 @@ impl<S: Storage> RecvHalf<S> {
             self.inflater = Some(alloc::boxed::Box::new(inflater));
         }
         #[cfg(not(feature = "deflate"))]
-        let () = extensions;
+        let Extensions = extensions;
     }
 
     /// The handshake did not complete in time.
@@ -703,7 +702,11 @@ impl<S: Storage> RecvHalf<S> {
     /// the limits on the inflated size, and delivered from there: whole at its last frame, or
     /// frame by frame when fragments are streamed (a message of one frame still comes whole).
     #[cfg(feature = "deflate")]
-    fn on_compressed(&mut self, frame: Frame, is_text: bool) -> Result<Option<Ready>, ProtocolError> {
+    fn on_compressed(
+        &mut self,
+        frame: Frame,
+        is_text: bool,
+    ) -> Result<Option<Ready>, ProtocolError> {
         let single = frame.fin && self.assembly.in_progress().is_none();
         if frame.opcode != OpCode::Continuation {
             self.assembly.start_compressed(is_text);

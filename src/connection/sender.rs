@@ -588,15 +588,21 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
                 return;
             }
             let (bits, reset) = match self.role {
-                Role::Server => (params.server_max_window_bits, params.server_no_context_takeover),
-                Role::Client => (params.client_max_window_bits, params.client_no_context_takeover),
+                Role::Server => (
+                    params.server_max_window_bits,
+                    params.server_no_context_takeover,
+                ),
+                Role::Client => (
+                    params.client_max_window_bits,
+                    params.client_no_context_takeover,
+                ),
             };
             let deflater =
                 crate::deflate::codec::Deflater::new(config.level, bits, reset, config.threshold);
             self.deflater = Some(alloc::boxed::Box::new(deflater));
         }
         #[cfg(not(feature = "deflate"))]
-        let () = extensions;
+        let Extensions = extensions;
     }
 
     /// The receiving side ended (or the handshake failed): write what the ending calls for;

@@ -240,7 +240,14 @@ pub(crate) enum Framing {
 #[cfg(feature = "deflate")]
 pub(crate) type Extensions = Option<(crate::deflate::DeflateParams, crate::deflate::DeflateConfig)>;
 #[cfg(not(feature = "deflate"))]
-pub(crate) type Extensions = ();
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Extensions;
+
+/// No extension agreed.
+#[cfg(feature = "deflate")]
+pub(crate) const NO_EXTENSIONS: Extensions = None;
+#[cfg(not(feature = "deflate"))]
+pub(crate) const NO_EXTENSIONS: Extensions = Extensions;
 
 /// The sending half's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

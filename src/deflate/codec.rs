@@ -45,7 +45,12 @@ const STRATEGY_RLE: i32 = 3;
 
 impl Deflater {
     /// A compressor at `level` (1 to 9) whose matches stay within a window of `window_bits`.
-    pub(crate) fn new(level: u8, window_bits: u8, no_context_takeover: bool, threshold: usize) -> Self {
+    pub(crate) fn new(
+        level: u8,
+        window_bits: u8,
+        no_context_takeover: bool,
+        threshold: usize,
+    ) -> Self {
         let (strategy, lowest) = if window_bits >= 15 {
             (STRATEGY_DEFAULT, 1)
         } else {
@@ -281,7 +286,9 @@ mod tests {
     /// byte past it is refused before it is written.
     #[test]
     fn inflates_in_pieces_up_to_the_limit() {
-        let text: Vec<u8> = (0..20_000u32).map(|i| b"abcdefgh"[(i % 7) as usize]).collect();
+        let text: Vec<u8> = (0..20_000u32)
+            .map(|i| b"abcdefgh"[(i % 7) as usize])
+            .collect();
         let mut deflater = Deflater::new(6, 15, true, 0);
         let wire = deflater.compress(&text).to_vec();
         for chunk in [1, 7, 4096] {

@@ -4,10 +4,10 @@
 use super::http::{self, HeaderList, Sink};
 use super::{keys, ClientRequest, Hixie76Key};
 use crate::buffer::{ByteQueue, Storage};
+use crate::connection::Extensions;
 use crate::entropy::Entropy;
 use crate::error::{HandshakeError, UsageError};
 use crate::limits::Limits;
-use crate::connection::Extensions;
 use crate::version::Version;
 
 /// What the answer must prove: kept from the request until the answer arrives.
@@ -108,7 +108,8 @@ pub(crate) struct Answered {
 #[cfg(feature = "deflate")]
 pub(crate) type Offered = Option<crate::deflate::DeflateConfig>;
 #[cfg(not(feature = "deflate"))]
-pub(crate) type Offered = ();
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Offered;
 
 /// Queues the request, offering the extensions of `extensions` (a `Sec-WebSocket-Extensions`
 /// value) when the version has any, and returns what its answer must prove.
@@ -272,7 +273,7 @@ pub(crate) fn parse_response(
         }
     }
     let mut total_len = head_len;
-    let mut extensions = Extensions::default();
+    let mut extensions = crate::connection::NO_EXTENSIONS;
     match expect.proof {
         Proof::Accept(digest) => {
             let accept = keys::encode_accept(&digest);
@@ -308,27 +309,34 @@ pub(crate) fn parse_response(
 
 /// The extensions a hybi answer agrees to: those offered, checked against the offer (RFC 6455
 /// §4.1: the client fails the connection on one it did not offer).
-fn agreed_extensions(list: &HeaderList<'_>, offered: Offered) -> Result<Extensions, HandshakeError> {
+fn agreed_extensions(
+    list: &HeaderList<'_>,
+    offered: Offered,
+) -> Result<Extensions, HandshakeError> {
     let mut fields = list.all("Sec-WebSocket-Extensions");
     #[cfg(feature = "deflate")]
     if let Some(config) = offered {
         let mut values = [""; 8];
         let mut count = 0;
         for value in fields {
-            let value = core::str::from_utf8(value).map_err(|_| HandshakeError::UnexpectedExtension)?;
-            let slot = values.get_mut(count).ok_or(HandshakeError::UnexpectedExtension)?;
+            let value =
+                core::str::from_utf8(value).map_err(|_| HandshakeError::UnexpectedExtension)?;
+            let slot = values
+                .get_mut(count)
+                .ok_or(HandshakeError::UnexpectedExtension)?;
             *slot = value;
             count += 1;
         }
-        let params = crate::deflate::negotiate::check_response(values[..count].iter().copied(), &config)
-            .map_err(|_| HandshakeError::UnexpectedExtension)?;
+        let params =
+            crate::deflate::negotiate::check_response(values[..count].iter().copied(), &config)
+                .map_err(|_| HandshakeError::UnexpectedExtension)?;
         return Ok(params.map(|params| (params, config)));
     }
     #[cfg(not(feature = "deflate"))]
-    let () = offered;
+    let Offered = offered;
     match fields.next() {
         Some(_) => Err(HandshakeError::UnexpectedExtension),
-        None => Ok(Extensions::default()),
+        None => Ok(crate::connection::NO_EXTENSIONS),
     }
 }
 

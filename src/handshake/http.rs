@@ -48,7 +48,10 @@ impl<'a> HeaderList<'a> {
     }
 
     /// Every field named `name`, in order.
-    pub(crate) fn all<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n, '_> {
+    pub(crate) fn all<'n>(
+        &self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n, '_> {
         self.fields[..self.len]
             .iter()
             .filter(move |h| h.name.eq_ignore_ascii_case(name))

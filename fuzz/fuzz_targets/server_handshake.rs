@@ -2,11 +2,14 @@
 //! never reads past its limits, and what follows an accepted handshake is framed as the
 //! detected version (hixie-76's 8 key bytes included).
 //!
+//! With the handshake timeout on (an option bit), a server still waiting when it passes
+//! answers `408` and reports `HandshakeError::TimedOut`; one that opened in time stays open.
+//!
 //! Input: one byte of options, one byte of limits, then the request.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsmachine::{Config, Error, State};
+use wsmachine::{Config, Error, HandshakeError, State};
 use wsmachine_fuzz::{chunks, limits_from, small_limits, Answer, Ev, Peer, Rng};
 
 fuzz_target!(|data: &[u8]| {
@@ -24,7 +27,15 @@ fuzz_target!(|data: &[u8]| {
         2 => Answer::Ignore,
         _ => Answer::Accept,
     };
+    let timed = options & 0x80 != 0;
+    if timed {
+        config.handshake_timeout = Some(1_000);
+    }
     let mut server = Peer::server(config, answer);
+    if timed {
+        // The clock starts: the handshake must be over by 1,000.
+        server.timeout(0);
+    }
     if options & 0x20 != 0 {
         let mut rng = Rng::new(u64::from(*limits));
         for chunk in chunks(request, &mut rng, 64) {
@@ -65,6 +76,34 @@ fuzz_target!(|data: &[u8]| {
             Ok(()) | Err(Error::Usage(wsmachine::UsageError::OutputFull { .. }))
         ));
         server.take_output();
+    }
+    if timed {
+        let before = server.conn.state();
+        server.timeout(1_000);
+        if before == State::Handshaking {
+            assert_eq!(
+                server.conn.state(),
+                State::Closed,
+                "the handshake outlived its timeout"
+            );
+            // Still reading or still deciding: reported, and answered 408 if it fits.
+            let timed_out = server
+                .log()
+                .iter()
+                .any(|ev| matches!(ev, Ev::Error(Error::Handshake(HandshakeError::TimedOut))));
+            assert!(timed_out, "no TimedOut after the handshake timeout");
+            let out = server.take_output();
+            assert!(
+                out.is_empty() || out.starts_with(b"HTTP/1.1 408 "),
+                "a timed-out handshake answered {out:?}"
+            );
+        } else if before == State::Open {
+            assert_eq!(
+                server.conn.state(),
+                State::Open,
+                "an open connection timed out"
+            );
+        }
     }
     if options & 0x40 != 0 {
         server.eof();

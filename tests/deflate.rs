@@ -2195,3 +2195,82 @@ fn streamed_fragments_of_a_compressed_message() {
         assert_eq!(joined(&messages), [Message::Text("Hello".into())]);
     }
 }
+
+/// The message limit counts what a compressed message inflates to, never its compressed
+/// length: 18 random bytes (21 or more compressed) fit a 20-byte limit, and a 600-byte message
+/// fits a 600-byte limit when its last fragment only ends the DEFLATE stream. A limit one byte
+/// below the inflated size still fails the message with 1009, in both directions.
+#[test]
+fn the_message_limit_counts_inflated_bytes() {
+    let random = random_bytes(18, 5);
+    let random_wire = zlib_message(&mut zlib_rs::Deflate::new(6, false, 15), &random);
+    assert!(random_wire.len() > 20, "{} bytes", random_wire.len());
+    let text = random_text(600, 9);
+    let mut z = zlib_rs::Deflate::new(6, false, 15);
+    let head = zlib_flush(&mut z, text.as_bytes());
+    // An empty stored block (BFINAL 0, BTYPE 00), its LEN and NLEN being the tail that the
+    // receiver restores (RFC 7692 §7.2.2).
+    let end = [0x00];
+    type Case<'a> = (&'a str, usize, Vec<(u8, &'a [u8])>, Message);
+    let cases: [Case; 2] = [
+        (
+            "random",
+            20,
+            vec![(0xc2, &random_wire)],
+            Message::Binary(random.clone()),
+        ),
+        (
+            "empty last fragment",
+            600,
+            vec![(0x41, &head), (0x80, &end)],
+            Message::Text(text.clone()),
+        ),
+    ];
+    for (name, limit, wire, message) in cases {
+        for to_server in [true, false] {
+            let len = message_len(&message);
+            for limit in [limit, len, len - 1] {
+                let mut config = deflate_default();
+                config.limits.max_message_size = limit;
+                let (client_config, server_config) = if to_server {
+                    (deflate_default(), config)
+                } else {
+                    (config, deflate_default())
+                };
+                let Opened { mut pair, .. } = open(Version::Hybi13, client_config, server_config);
+                let mut input = Vec::new();
+                for (b0, payload) in &wire {
+                    input.extend(frame_toward(to_server, *b0, payload));
+                }
+                let (seen, sent) = if to_server {
+                    assert_eq!(pair.server.receive(&input), input.len());
+                    let mut seen = Vec::new();
+                    drain(&mut pair.server, &mut seen);
+                    (seen, take_frames(&mut pair.server))
+                } else {
+                    assert_eq!(pair.client.receive(&input), input.len());
+                    let mut seen = Vec::new();
+                    drain(&mut pair.client, &mut seen);
+                    (seen, take_frames(&mut pair.client))
+                };
+                let by = if to_server { "server" } else { "client" };
+                if limit >= len {
+                    assert_eq!(seen, [Seen::Message(message.clone())], "{name}, {by}");
+                    assert!(sent.is_empty(), "{name}, {by}: {sent:?}");
+                } else {
+                    assert_violation(
+                        &seen,
+                        &sent,
+                        ProtocolError::MessageTooLarge { limit },
+                        1009,
+                        &format!("{name}, {by}, limit {limit}"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn message_len(message: &Message) -> usize {
+    bytes_of(message).len()
+}

@@ -12,7 +12,7 @@
 //!   (with a close code on hybi, none on hixie), `InvalidCompressedData` only with
 //!   permessage-deflate agreed, usage errors never come from a poll, and after any error the
 //!   receiving side is closed;
-//! - a client opens with a `Sec-WebSocket-Extensions` answer only when it offered
+//! - a hybi client opens with a `Sec-WebSocket-Extensions` answer only when it offered
 //!   permessage-deflate, and only with one that [`DeflateAnswer`] reads as valid;
 //! - events fit their limits and their version (hixie has no binary, ping, pong or codes); a
 //!   pong that carries a send time carries it in its payload, the time of the stamped ping it
@@ -593,9 +593,10 @@ impl Watch {
                 });
                 // RFC 6455 §4.1: a client fails the connection on an extension it did not
                 // offer; RFC 7692 §7.1: and on a permessage-deflate answer to none of its
-                // offers.
-                let offer = self.offer.filter(|_| !res.version().is_hixie());
+                // offers. Hixie has no extensions: such a field means nothing there.
+                let offer = self.offer;
                 self.deflate = match (&extensions, offer) {
+                    _ if res.version().is_hixie() => None,
                     (None, _) => None,
                     (Some(text), None) => panic!("opened with extensions not offered: {text}"),
                     (Some(text), Some(offer)) => {
@@ -1068,11 +1069,8 @@ impl WrittenMessage {
     ///   held to it); in several frames and inflating to more than `max_frame_payload`, refused
     ///   or not depending on how much each frame inflates to.
     ///
-    /// The limit on the message is also checked on each compressed frame's header with the
-    /// frame's compressed length added to what the message inflated to so far (`src/framing/
-    /// hybi.rs`, `parse_header`), which refuses a message within the limit whose compressed
-    /// frames outweigh what they inflate to (reported; see the README): such a message is
-    /// `Either` until that is fixed, unless `DEFLATE_STRICT_LIMITS` is set in the environment.
+    /// A compressed message is never held to `max_message_size` by its compressed length: one
+    /// whose frames outweigh what they inflate to must still be delivered.
     pub fn fit(&self, version: Version, limits: &Limits) -> Fit {
         let largest = self.frames.iter().copied().max().unwrap_or(0);
         if version.is_hixie() {
@@ -1099,21 +1097,12 @@ impl WrittenMessage {
         {
             return Fit::Exceeds;
         }
-        let parts_may_exceed = inflated > limits.max_frame_payload;
-        let wire_counted = !strict_limits() && inflated + largest > limits.max_message_size;
-        if parts_may_exceed || wire_counted {
+        if inflated > limits.max_frame_payload {
             Fit::Either
         } else {
             Fit::Fits
         }
     }
-}
-
-/// `DEFLATE_STRICT_LIMITS` is set: a compressed message within the limits on its inflated size
-/// must be delivered, however its compressed frames weigh (see [`WrittenMessage::fit`]).
-fn strict_limits() -> bool {
-    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *STRICT.get_or_init(|| std::env::var_os("DEFLATE_STRICT_LIMITS").is_some())
 }
 
 /// The error that refuses a message over a limit.

@@ -106,7 +106,10 @@ pub(crate) fn parse_header(buf: &[u8], cx: &Rules) -> Result<Option<Header>, Pro
     if control && payload_len > 125 {
         return Err(ProtocolError::ControlTooLong);
     }
-    check_size(header_len, payload_len, control, cx)?;
+    // A compressed message is held to the message limit by its inflated size, as it inflates
+    // (RFC 7692 §8.1); its compressed length says nothing about that size.
+    let of_compressed = compressed || opcode == OpCode::Continuation && cx.message_compressed;
+    check_size(header_len, payload_len, !(control || of_compressed), cx)?;
     let mask = if masked {
         let at = header_len - 4;
         Some([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
@@ -134,12 +137,13 @@ fn check_masking(masked: bool, role: Role) -> Result<(), ProtocolError> {
 }
 
 /// The limits a frame's size is held to before any of its payload is kept: the frame limit,
-/// the input's room for the whole frame, and, for a data frame, the message limit.
+/// the input's room for the whole frame, and, when `counted` (a frame of an uncompressed data
+/// message), the message limit.
 #[inline(always)]
 fn check_size(
     header_len: usize,
     payload_len: usize,
-    control: bool,
+    counted: bool,
     cx: &Rules,
 ) -> Result<(), ProtocolError> {
     if payload_len > cx.max_frame_payload {
@@ -152,7 +156,7 @@ fn check_size(
             limit: cx.input_capacity.saturating_sub(header_len),
         });
     }
-    if !control && cx.message_len.saturating_add(payload_len) > cx.max_message_size {
+    if counted && cx.message_len.saturating_add(payload_len) > cx.max_message_size {
         return Err(ProtocolError::MessageTooLarge {
             limit: cx.max_message_size,
         });
@@ -314,7 +318,7 @@ impl Decoder {
         check_masking(masked, rules.role).ok()?;
         let len = usize::from(b1 & 0x7F);
         let header_len = if masked { 6 } else { 2 };
-        check_size(header_len, len, false, &rules).ok()?;
+        check_size(header_len, len, true, &rules).ok()?;
         let total = header_len + len;
         if input.len() < total {
             return None;

@@ -3,7 +3,8 @@
 //! `cargo run --release --example echo_server -- [ADDR] [--no-deflate]` (default
 //! `127.0.0.1:9001`). Prints `listening on ws://ADDR` once it accepts connections; logs each
 //! connection's version and path to stderr. Echoes every text and binary message unchanged (up
-//! to 16 MiB) and answers close. permessage-deflate is accepted when a client offers it, unless
+//! to 16 MiB) and answers close. Echoes are queued and written once per batch of input; a
+//! client that leaves them unread for 10 s once the socket's buffers are full is dropped. permessage-deflate is accepted when a client offers it, unless
 //! `--no-deflate`; the connection's log line then ends with `extensions: ` and the agreed
 //! `Sec-WebSocket-Extensions` value.
 
@@ -16,6 +17,9 @@ use wsmachine::{Config, Version};
 
 /// How long a client may take to send its request.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a client may leave its echoes unread once the socket's send buffer is full.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -92,8 +96,11 @@ fn serve(stream: TcpStream, deflate: bool) {
             return;
         }
     };
-    // Open: a quiet client may stay as long as it likes.
-    if ws.get_mut().set_read_timeout(None).is_err() {
+    // Open: a quiet client may stay as long as it likes, but one that takes none of its
+    // echoes for the write timeout is dropped rather than holding this thread.
+    if ws.get_mut().set_read_timeout(None).is_err()
+        || ws.get_mut().set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
+    {
         return;
     }
     let extensions = agreed
@@ -105,8 +112,8 @@ fn serve(stream: TcpStream, deflate: bool) {
     );
     loop {
         let result = match ws.read() {
-            Ok(Message::Text(text)) => ws.send_text(&text),
-            Ok(Message::Binary(data)) => ws.send_binary(&data),
+            Ok(Message::Text(text)) => ws.queue_text(&text),
+            Ok(Message::Binary(data)) => ws.queue_binary(&data),
             Ok(Message::Close { code, reason, .. }) => {
                 let code = code.map(|c| format!(" {c}")).unwrap_or_default();
                 eprintln!("{peer}: closed{code} {reason}");

@@ -13,11 +13,14 @@ mod async_ws;
 
 use std::io::{BufRead, Write};
 
-use async_ws::AsyncWebSocket;
+use async_ws::{AsyncWebSocket, Transport};
 use smol::future::FutureExt;
 use smol::net::TcpStream;
 use wsmachine::drive::Message;
 use wsmachine::{ClientRequest, Config, OsEntropy, Version, WsUrl};
+
+/// `smol::net::TcpStream` has no readiness of its own: its reads wait.
+impl Transport for TcpStream {}
 
 fn usage() -> ! {
     eprintln!("usage: smol_client URL [--version hixie-75|hixie-76|hybi-07|hybi-08|hybi-13] [--protocol NAME]... [--origin ORIGIN]");

@@ -5,17 +5,26 @@
 //! connections, logs each connection's version and path to stderr, echoes every text and binary
 //! message unchanged (up to 16 MiB) and answers close. The pool has one thread per core
 //! (`SMOL_THREADS` overrides it); the WebSocket work is the runtime-free driver in
-//! `async_ws/mod.rs`.
+//! `async_ws/mod.rs`. Echoes are queued and written once per batch of input, a connection is
+//! read again only once its socket is readable, and a connection whose client floods it yields
+//! to the others after each turn of its budget (see `async_ws`). A client that leaves its echoes
+//! unread for 10 s once the socket's buffers are full is dropped.
 
 #[allow(dead_code)] // each example uses a part of the driver
 #[path = "async_ws/mod.rs"]
 mod async_ws;
 
+use std::future::Future;
+use std::io;
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use async_ws::AsyncWebSocket;
-use smol::net::{TcpListener, TcpStream};
-use smol::Executor;
+use async_ws::{AsyncWebSocket, Transport};
+use futures_io::{AsyncRead, AsyncWrite};
+use smol::{Async, Executor, Timer};
 use wsmachine::blocking::Error;
 use wsmachine::drive::{Decision, Message};
 use wsmachine::{Config, Version};
@@ -39,8 +48,72 @@ fn main() {
     smol::block_on(executor.run(listen(executor.clone(), addr)));
 }
 
+/// How long a client may leave its echoes unread once the socket's send buffer is full.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection's socket: the reactor's readiness for the driver, and a write that makes no
+/// progress for [`WRITE_TIMEOUT`] fails, so that a client that stops reading does not hold its
+/// task and buffers for ever (the async counterpart of a blocking socket's write timeout).
+struct Socket {
+    io: Async<TcpStream>,
+    /// Running while a write waits for the peer to take bytes.
+    stalled: Option<Timer>,
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if let Poll::Ready(result) = Pin::new(&mut this.io).poll_write(cx, buf) {
+            this.stalled = None;
+            return Poll::Ready(result);
+        }
+        let timer = this
+            .stalled
+            .get_or_insert_with(|| Timer::after(WRITE_TIMEOUT));
+        match Pin::new(timer).poll(cx) {
+            // Not `TimedOut`: the driver reads that as "try again later".
+            Poll::Ready(_) => {
+                Poll::Ready(Err(io::Error::other("the client took no bytes for 10 s")))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_close(cx)
+    }
+}
+
+/// The reactor's registration says when the socket is readable, so the driver waits for that
+/// instead of reading again after a read that emptied it.
+impl Transport for Socket {
+    fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_readable(cx)
+    }
+}
+
 async fn listen(executor: Arc<Executor<'static>>, addr: String) {
-    let listener = match TcpListener::bind(addr.as_str()).await {
+    let bound = addr
+        .to_socket_addrs()
+        .and_then(|mut a| a.next().ok_or_else(|| io::Error::other("no address")))
+        .and_then(Async::<TcpListener>::bind);
+    let listener = match bound {
         Ok(l) => l,
         Err(e) => {
             eprintln!("smol_echo_server: cannot listen on {addr}: {e}");
@@ -49,7 +122,11 @@ async fn listen(executor: Arc<Executor<'static>>, addr: String) {
     };
     println!(
         "listening on ws://{}",
-        listener.local_addr().map(|a| a.to_string()).unwrap_or(addr)
+        listener
+            .get_ref()
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or(addr)
     );
     loop {
         match listener.accept().await {
@@ -57,21 +134,23 @@ async fn listen(executor: Arc<Executor<'static>>, addr: String) {
             Err(e) => {
                 eprintln!("smol_echo_server: accept failed: {e}");
                 // Out of descriptors, most likely: give connections time to end.
-                smol::Timer::after(std::time::Duration::from_millis(50)).await;
+                Timer::after(Duration::from_millis(50)).await;
             }
         }
     }
 }
 
 /// How long a client may take to send its request.
-const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-async fn serve(stream: TcpStream) {
-    let peer = stream
+async fn serve(io: Async<TcpStream>) {
+    let peer = io
+        .get_ref()
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let _ = stream.set_nodelay(true);
+    let _ = io.get_ref().set_nodelay(true);
+    let stream = Socket { io, stalled: None };
     let mut path = String::new();
     let accept = AsyncWebSocket::accept_with(stream, Config::default(), |request| {
         path = request.target().to_string();
@@ -87,7 +166,7 @@ async fn serve(stream: TcpStream) {
     });
     // The handshake may take 10 s; a client that has not sent its request by then is dropped.
     let timeout = async {
-        smol::Timer::after(HANDSHAKE_TIMEOUT).await;
+        Timer::after(HANDSHAKE_TIMEOUT).await;
         None
     };
     let Some(ws) = smol::future::or(async { Some(accept.await) }, timeout).await else {
@@ -112,8 +191,8 @@ async fn serve(stream: TcpStream) {
     );
     loop {
         let result = match ws.read().await {
-            Ok(Message::Text(text)) => ws.send_text(&text).await,
-            Ok(Message::Binary(data)) => ws.send_binary(&data).await,
+            Ok(Message::Text(text)) => ws.queue_text(&text).await,
+            Ok(Message::Binary(data)) => ws.queue_binary(&data).await,
             Ok(Message::Close { code, reason, .. }) => {
                 let code = code.map(|c| format!(" {c}")).unwrap_or_default();
                 eprintln!("{peer}: closed{code} {reason}");

@@ -15,12 +15,15 @@ mod async_ws;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_ws::AsyncWebSocket;
+use async_ws::{AsyncWebSocket, Transport};
 use smol::future::FutureExt;
 use smol::lock::{Barrier, Semaphore};
 use smol::net::TcpStream;
 use wsmachine::drive::Message;
 use wsmachine::{ClientRequest, CloseCode, Config, OsEntropy, WsUrl};
+
+/// `smol::net::TcpStream` has no readiness of its own: its reads wait.
+impl Transport for TcpStream {}
 
 struct Options {
     url: String,
@@ -206,7 +209,7 @@ async fn exchange<T, R>(
     messages: usize,
 ) -> Result<(), String>
 where
-    T: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin,
+    T: Transport,
     R: wsmachine::KeySource,
 {
     let payload = |i: usize| -> Message {

@@ -2,9 +2,12 @@
 //! shared step of [`crate::drive`].
 //!
 //! [`WebSocket`] owns a stream and a connection over growable buffers; it reads until an event
-//! is complete, hands out owned [`Message`]s, and writes the connection's output as it is
-//! queued. A read timeout set on the stream surfaces as an [`Error::Io`] of kind `WouldBlock`
-//! or `TimedOut`, after which reading again resumes where it stopped.
+//! is complete, hands out owned [`Message`]s, and writes the connection's output when a send
+//! asks, or, for automatic answers and the `queue_*` methods, once before it reads again: one
+//! write per batch of input rather than one per message. Before each read the thread yields
+//! (`std::thread::yield_now`), so that threads serving many connections on few cores take
+//! turns batch by batch. A read timeout set on the stream surfaces as an [`Error::Io`] of kind
+//! `WouldBlock` or `TimedOut`, after which reading again resumes where it stopped.
 //!
 //! [`WebSocket::split`] gives a [`Reader`] and a [`Writer`] over two handles of one stream
 //! (`TcpStream::try_clone`), for two threads: one blocks in [`Reader::read`] while the other
@@ -153,7 +156,7 @@ impl<T: Read + Write> WebSocket<T, NoEntropy> {
             let step = ws.conn.step();
             match step {
                 Ok(Step::Event(_)) => {}
-                Ok(Step::Read) => {
+                Ok(Step::Read | Step::Wait) => {
                     ws.read_more()?;
                     continue;
                 }
@@ -217,7 +220,7 @@ impl<T: Read + Write, R: Entropy> WebSocket<T, R> {
                     return Ok((ws, protocol));
                 }
                 Step::Event(_) => {}
-                Step::Read => ws.read_more()?,
+                Step::Read | Step::Wait => ws.read_more()?,
                 Step::Closed => return Err(crate::Error::from(UsageError::Closed).into()),
             }
         }
@@ -225,8 +228,9 @@ impl<T: Read + Write, R: Entropy> WebSocket<T, R> {
 }
 
 impl<T: Read + Write, R: KeySource> WebSocket<T, R> {
-    /// The next message. Pings are answered and the close reply is sent before it returns;
-    /// after [`Message::Close`] it fails with `UsageError::Closed`.
+    /// The next message. Pings are answered and queued output is written before the stream
+    /// is read again, so a batch of input gets one write; the close reply is written before
+    /// [`Message::Close`] returns. After it, reading fails with `UsageError::Closed`.
     ///
     /// # Errors
     ///
@@ -238,7 +242,7 @@ impl<T: Read + Write, R: KeySource> WebSocket<T, R> {
             self.conn.handle_timeout(now);
             let message = match self.conn.step() {
                 Ok(Step::Event(event)) => Message::from_event(event, now),
-                Ok(Step::Read) => {
+                Ok(Step::Read | Step::Wait) => {
                     self.flush()?;
                     self.read_more()?;
                     continue;
@@ -252,11 +256,47 @@ impl<T: Read + Write, R: KeySource> WebSocket<T, R> {
                     return Err(e.into());
                 }
             };
-            self.flush()?;
+            // Answers wait for the rest of the batch, so that one write carries them all; the
+            // close reply goes before the last message, after which the stream may be dropped.
+            if matches!(message, Some(Message::Close { .. }))
+                || self.conn.pending_output().len() >= QUEUE_LIMIT
+            {
+                self.flush()?;
+            }
             if let Some(message) = message {
                 return Ok(message);
             }
         }
+    }
+
+    /// Queues a text message without writing it: it goes out with everything queued by the
+    /// next [`WebSocket::flush`], send, or read that needs more input, whichever comes first,
+    /// and at once when 64 KiB or more are queued. An echo or request handler that answers
+    /// with `queue_text` makes one write per batch of input instead of one per message.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Sender::send_text`], and [`Error::Io`].
+    pub fn queue_text(&mut self, text: &str) -> Result<(), Error> {
+        self.conn.send_text(text)?;
+        self.flush_over_limit()
+    }
+
+    /// Queues a binary message without writing it; see [`WebSocket::queue_text`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Sender::send_binary`], and [`Error::Io`].
+    pub fn queue_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.conn.send_binary(data)?;
+        self.flush_over_limit()
+    }
+
+    fn flush_over_limit(&mut self) -> Result<(), Error> {
+        if self.conn.pending_output().len() >= QUEUE_LIMIT {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Sends a text message.
@@ -428,7 +468,7 @@ impl<T: Read> Reader<T> {
                         return Ok(message);
                     }
                 }
-                Step::Read => read_once(&mut self.stream, &mut self.rx.half)?,
+                Step::Read | Step::Wait => read_once(&mut self.stream, &mut self.rx.half)?,
                 Step::Closed => return Err(crate::Error::from(UsageError::Closed).into()),
             }
         }
@@ -487,6 +527,34 @@ impl<T: Write, R: KeySource> Writer<T, R> {
     pub fn ping(&mut self) -> Result<(), Error> {
         self.tx.ping_at(elapsed_us(self.started))?;
         self.flush()
+    }
+
+    /// Queues a text message without writing it: it goes out with the next send or
+    /// [`Writer::flush`], and at once when 64 KiB or more are queued.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Sender::send_text`], and [`Error::Io`].
+    pub fn queue_text(&mut self, text: &str) -> Result<(), Error> {
+        self.tx.send_text(text)?;
+        self.flush_over_limit()
+    }
+
+    /// Queues a binary message without writing it; see [`Writer::queue_text`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::Sender::send_binary`], and [`Error::Io`].
+    pub fn queue_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.tx.send_binary(data)?;
+        self.flush_over_limit()
+    }
+
+    fn flush_over_limit(&mut self) -> Result<(), Error> {
+        if self.tx.pending_output().len() >= QUEUE_LIMIT {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Starts the closing handshake with `code` (1000 if `None`). The reader reads on until
@@ -555,6 +623,10 @@ impl<T: Write, R: KeySource> Writer<T, R> {
     }
 }
 
+/// Queued output at which the `queue_*` methods write at once (bytes): a bound on what a
+/// connection holds for a peer that sends faster than it reads.
+const QUEUE_LIMIT: usize = 64 * 1024;
+
 fn elapsed_us(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
@@ -571,7 +643,11 @@ fn write_all<T: Write, S: Storage, R: KeySource>(
         }
         if written == Transfer::Blocked {
             // A write timeout: report it rather than spin.
-            return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "write timed out: the peer took no bytes",
+            )
+            .into());
         }
     }
     stream.flush()?;
@@ -580,7 +656,12 @@ fn write_all<T: Write, S: Storage, R: KeySource>(
 
 /// Reads once from a blocking stream into a receiving half. A read timeout is reported as an
 /// `Error::Io` of kind `WouldBlock`, after which reading again resumes.
+///
+/// The thread yields before each read: with a thread per connection sharing a core, the
+/// threads then take turns batch by batch instead of in scheduler slices, and a connection's
+/// next read finds a larger batch. With nothing else runnable the yield returns at once.
 fn read_once<T: Read, S: Storage>(stream: &mut T, rx: &mut RecvHalf<S>) -> Result<(), Error> {
+    std::thread::yield_now();
     let read = Transfer::from_io(stream.read(rx.read_buffer()))?;
     rx.handle_read(read);
     if read == Transfer::Blocked {

@@ -1,26 +1,38 @@
 //! What every driver shares: the step that moves bytes between a transport and a connection,
-//! and, with `alloc`, the owned message and the server's answer to a request.
+//! the budget that keeps one busy connection from starving the others, and, with `alloc`, the
+//! owned message and the server's answer to a request.
 //!
 //! A driver (the blocking one in `blocking`, an async one, an event loop, firmware)
 //! repeats one step:
 //!
 //! 1. [`Connection::step`] (or [`Receiver::step`] on a receiving half alone) gives the next
-//!    event, or says what the transport must do: [`Step::Read`], after sending the pending
-//!    output, or [`Step::Closed`];
+//!    event, or says what the transport must do: [`Step::Read`] or [`Step::Wait`], after
+//!    sending the pending output, or [`Step::Closed`];
 //! 2. a read goes into [`Connection::read_buffer`], and its outcome, classified as a
 //!    [`Transfer`], goes to [`Connection::handle_read`]; a write of
 //!    [`Connection::pending_output`] goes to [`Connection::handle_write`].
+//!
+//! Everything one read delivered comes out as events before the step asks for the transport
+//! again, so a driver that writes only when the step says [`Step::Read`] or [`Step::Wait`]
+//! (and when its application asks) makes one write per batch of input, not one per message.
+//! [`Step::Wait`] says the last read emptied the transport: a driver with readiness
+//! notifications (epoll, kqueue, an async reactor) waits for one before reading again instead
+//! of making a read that finds nothing.
 //!
 //! [`Transfer`] is where the transport's outcomes are told apart once for every driver: bytes
 //! moved, the end of the stream, an interruption to retry at once, or nothing possible until
 //! the transport is ready (`WouldBlock`, a read timeout). With `std`, `Transfer::from_io`
 //! classifies a `std::io` result.
+//!
+//! [`Budget`] is the turn a driver serving many connections on one thread gives each: after so
+//! many events or bytes it lets the others run (an async task yields, an event loop moves to
+//! the next ready connection) and comes back to the rest, which stays queued in order.
 
 #[cfg(feature = "alloc")]
 use alloc::{string::String, vec::Vec};
 
 use crate::buffer::Storage;
-use crate::connection::{Connection, Receiver, RecvHalf, Sender};
+use crate::connection::{Connection, Receiver, Sender};
 use crate::entropy::KeySource;
 use crate::error::Error;
 use crate::event::Event;
@@ -33,8 +45,15 @@ use crate::{close::CloseCode, handshake::Accept, UsageError};
 pub enum Step<'a> {
     /// An event to act on.
     Event(Event<'a>),
-    /// Nothing more until more input: send the pending output, then read.
+    /// Nothing more until more input, and the transport may hold more now (the last read
+    /// filled all the space it was offered, or no read was made yet): send the pending output,
+    /// then read.
     Read,
+    /// Nothing more until more input, and the last read emptied the transport (it returned
+    /// fewer bytes than it was offered, or [`Transfer::Blocked`]): send the pending output,
+    /// then wait until the transport is readable before reading, since a read now would most
+    /// likely find nothing. A blocking read waits by itself: there this is [`Step::Read`].
+    Wait,
     /// The connection is closed and its close event was delivered: send the pending output,
     /// then close the transport.
     Closed,
@@ -75,6 +94,67 @@ impl Transfer {
     }
 }
 
+/// How much a driver does for one connection before it lets the others it serves run: a
+/// number of events and a number of bytes read, whichever runs out first.
+///
+/// A connection whose peer keeps its transport full never makes a read wait, so a driver that
+/// serves it until it waits serves nobody else meanwhile. Count each event with
+/// [`Budget::spend_event`] and each read with [`Budget::spend_bytes`]; once either says the
+/// turn is spent, let the other connections run (an async task yields to its executor), then
+/// [`Budget::renew`]. Nothing is dropped: the input not yet decoded stays in the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    events: u32,
+    bytes: usize,
+    events_left: u32,
+    bytes_left: usize,
+}
+
+impl Budget {
+    /// A turn of at most `events` events and `bytes` bytes read (each at least 1).
+    pub const fn new(events: u32, bytes: usize) -> Budget {
+        let events = if events == 0 { 1 } else { events };
+        let bytes = if bytes == 0 { 1 } else { bytes };
+        Budget {
+            events,
+            bytes,
+            events_left: events,
+            bytes_left: bytes,
+        }
+    }
+
+    /// Counts one event; true when the turn is spent.
+    pub fn spend_event(&mut self) -> bool {
+        self.events_left = self.events_left.saturating_sub(1);
+        self.is_spent()
+    }
+
+    /// Counts `n` bytes read; true when the turn is spent.
+    pub fn spend_bytes(&mut self, n: usize) -> bool {
+        self.bytes_left = self.bytes_left.saturating_sub(n);
+        self.is_spent()
+    }
+
+    /// Whether the turn is spent.
+    pub fn is_spent(&self) -> bool {
+        self.events_left == 0 || self.bytes_left == 0
+    }
+
+    /// Starts a new turn.
+    pub fn renew(&mut self) {
+        self.events_left = self.events;
+        self.bytes_left = self.bytes;
+    }
+}
+
+impl Default for Budget {
+    /// 256 events or 256 KiB read per turn: a yield costs little beside that much work, and a
+    /// peer flooding its connection holds the others back by one such turn at a time.
+    fn default() -> Budget {
+        Budget::new(256, 256 * 1024)
+    }
+}
+
 impl<S: Storage> Receiver<S> {
     /// One driver step on the receiving half: the next event, or what the transport must do.
     /// What the event owes the sending half is kept for [`Receiver::take_owed`].
@@ -92,31 +172,15 @@ impl<S: Storage> Receiver<S> {
     }
 
     /// Gives the outcome of a read into [`Receiver::read_buffer`] to the half: bytes are
-    /// received, the end of the stream is [`Receiver::handle_eof`], the rest changes nothing.
+    /// received, the end of the stream is [`Receiver::handle_eof`]. Whether the read emptied
+    /// the transport (fewer bytes than offered, or [`Transfer::Blocked`]) decides between
+    /// [`Step::Read`] and [`Step::Wait`] once the input is decoded.
     pub fn handle_read(&mut self, read: Transfer) {
         self.half.handle_read(read)
     }
 
     fn idle_step(&self) -> Step<'static> {
         self.half.idle_step()
-    }
-}
-
-impl<S: Storage> RecvHalf<S> {
-    pub(crate) fn handle_read(&mut self, read: Transfer) {
-        match read {
-            Transfer::Bytes(n) => self.commit_read(n),
-            Transfer::End => self.handle_eof(),
-            Transfer::Retry | Transfer::Blocked => {}
-        }
-    }
-
-    /// What a step with no event says: closed, or read more.
-    pub(crate) fn idle_step(&self) -> Step<'static> {
-        match self.state() {
-            crate::State::Closed => Step::Closed,
-            _ => Step::Read,
-        }
     }
 }
 

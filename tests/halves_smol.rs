@@ -39,7 +39,7 @@ async fn handshake<R: KeySource>(conn: &mut Connection<Vec<u8>, R>, stream: &mut
         match conn.step().expect("handshake") {
             Step::Event(Event::Request(_)) | Step::Event(Event::Accepted(_)) => {}
             Step::Event(other) => panic!("unexpected event during the handshake: {other:?}"),
-            Step::Read => read = true,
+            Step::Read | Step::Wait => read = true,
             Step::Closed => panic!("closed during the handshake"),
         }
         if read {

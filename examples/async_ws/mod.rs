@@ -11,31 +11,61 @@
 //! what lets a caller race `read` against its own input (stdin lines, a channel, a timer)
 //! without losing anything. A caller that uses the connection's timers (keepalive, close
 //! timeout) races `read` against a timer set for [`AsyncWebSocket::next_deadline`].
+//!
+//! Under load it follows the shared step: everything one read delivered is handed out before
+//! the stream is touched again, automatic answers and [`AsyncWebSocket::queue_text`] output
+//! go out in one write when more input is needed, a stream that was emptied is waited on
+//! ([`Transport::poll_readable`]) rather than read again at once, and after a
+//! [`Budget`]'s worth of events or bytes the task yields so that other connections on the
+//! same executor get their turn.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 
 use wsmachine::blocking::Error;
-use wsmachine::drive::{Answered, Decision, Message, Step, Transfer};
+use wsmachine::drive::{Answered, Budget, Decision, Message, Step, Transfer};
 use wsmachine::{
     ClientRequest, CloseCode, Config, Connection, Entropy, Event, KeySource, NoEntropy, Request,
     UsageError, Version,
 };
+
+/// Queued output at which the driver writes at once (bytes): a bound on what a connection
+/// holds for a peer that sends faster than it reads.
+const QUEUE_LIMIT: usize = 64 * 1024;
+
+/// The stream under a WebSocket: an async byte stream that may also say when it is readable.
+///
+/// A stream that can (a reactor-registered socket such as `async_io::Async<TcpStream>`, or
+/// tokio's `TcpStream` through its `poll_read_ready`) lets the driver wait for bytes instead
+/// of making a read that finds none after every batch. The default is ready at once: the read
+/// itself then waits.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin {
+    /// Ready when a read would find bytes, the end of the stream, or an error.
+    fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let _ = cx;
+        Poll::Ready(Ok(()))
+    }
+}
 
 /// A WebSocket over an async stream.
 pub struct AsyncWebSocket<T, R: KeySource = NoEntropy> {
     stream: T,
     conn: Connection<Vec<u8>, R>,
     started: Instant,
-    /// A message taken from the connection and not yet returned: its answers (a pong, the
-    /// close reply) are flushed before it is handed out, and a cancelled flush must not lose it.
+    /// A message taken from the connection and not yet returned: a cancelled flush before it
+    /// is handed out must not lose it.
     ready: Option<Message>,
+    /// This connection's turn on the executor.
+    budget: Budget,
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWebSocket<T, NoEntropy> {
+impl<T: Transport> AsyncWebSocket<T, NoEntropy> {
     /// Reads a request from `stream` and answers it as `decide` says. A plain HTTP request (no
     /// upgrade) is passed to `decide` too, and can only be answered with
     /// [`Decision::Respond`]. The answer is sent before this returns.
@@ -54,12 +84,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWebSocket<T, NoEntropy> {
             conn: Connection::server(config),
             started: Instant::now(),
             ready: None,
+            budget: Budget::default(),
         };
         let decision = loop {
             match ws.conn.step() {
                 Ok(Step::Event(_)) => {}
-                Ok(Step::Read) => {
-                    ws.read_more().await?;
+                Ok(step @ (Step::Read | Step::Wait)) => {
+                    let wait = matches!(step, Step::Wait);
+                    ws.read_more(wait).await?;
                     continue;
                 }
                 Ok(Step::Closed) => return Err(wsmachine::Error::from(UsageError::Closed).into()),
@@ -86,7 +118,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWebSocket<T, NoEntropy> {
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin, R: Entropy> AsyncWebSocket<T, R> {
+impl<T: Transport, R: Entropy> AsyncWebSocket<T, R> {
     /// Sends `request` over `stream` and waits for the answer; returns the socket and the
     /// subprotocol the server chose.
     ///
@@ -104,6 +136,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: Entropy> AsyncWebSocket<T, R> {
             conn: Connection::client(request, config, entropy)?,
             started: Instant::now(),
             ready: None,
+            budget: Budget::default(),
         };
         ws.flush().await?;
         loop {
@@ -113,16 +146,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: Entropy> AsyncWebSocket<T, R> {
                     return Ok((ws, protocol));
                 }
                 Step::Event(_) => {}
-                Step::Read => ws.read_more().await?,
+                Step::Read => ws.read_more(false).await?,
+                Step::Wait => ws.read_more(true).await?,
                 Step::Closed => return Err(wsmachine::Error::from(UsageError::Closed).into()),
             }
         }
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin, R: KeySource> AsyncWebSocket<T, R> {
-    /// The next message. Pings are answered and the close reply is sent before it returns;
-    /// after [`Message::Close`] it fails with `UsageError::Closed`. Cancel-safe.
+impl<T: Transport, R: KeySource> AsyncWebSocket<T, R> {
+    /// The next message. Pings are answered and queued output is written before the stream
+    /// is read again, so a batch of input gets one write; the close reply is written before
+    /// [`Message::Close`] returns. After it, reading fails with `UsageError::Closed`.
+    /// Cancel-safe.
     ///
     /// # Errors
     ///
@@ -131,18 +167,32 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: KeySource> AsyncWebSocket<T, R> {
     pub async fn read(&mut self) -> Result<Message, Error> {
         loop {
             if self.ready.is_some() {
-                self.flush().await?;
+                // The close reply goes before the last message, after which the stream may
+                // be dropped; other answers wait for the rest of the batch.
+                if matches!(self.ready, Some(Message::Close { .. }))
+                    || self.conn.pending_output().len() >= QUEUE_LIMIT
+                {
+                    self.flush().await?;
+                }
                 if let Some(message) = self.ready.take() {
                     return Ok(message);
                 }
             }
+            if self.budget.is_spent() {
+                futures_lite::future::yield_now().await;
+                self.budget.renew();
+            }
             let now = self.now();
             self.conn.handle_timeout(now);
             match self.conn.step() {
-                Ok(Step::Event(event)) => self.ready = Message::from_event(event, now),
-                Ok(Step::Read) => {
+                Ok(Step::Event(event)) => {
+                    self.ready = Message::from_event(event, now);
+                    let _ = self.budget.spend_event();
+                }
+                Ok(step @ (Step::Read | Step::Wait)) => {
+                    let wait = matches!(step, Step::Wait);
                     self.flush().await?;
-                    self.read_more().await?;
+                    self.read_more(wait).await?;
                 }
                 Ok(Step::Closed) => {
                     self.flush().await?;
@@ -174,6 +224,36 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: KeySource> AsyncWebSocket<T, R> {
     pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
         self.conn.send_binary(data)?;
         self.flush().await
+    }
+
+    /// Queues a text message without writing it: it goes out with everything queued by the
+    /// next [`AsyncWebSocket::flush`], send, or read that needs more input, whichever comes
+    /// first, and at once when 64 KiB or more are queued. A handler that answers with
+    /// `queue_text` makes one write per batch of input instead of one per message.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wsmachine::Sender::send_text`], and [`Error::Io`].
+    pub async fn queue_text(&mut self, text: &str) -> Result<(), Error> {
+        self.conn.send_text(text)?;
+        self.flush_over_limit().await
+    }
+
+    /// Queues a binary message without writing it; see [`AsyncWebSocket::queue_text`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wsmachine::Sender::send_binary`], and [`Error::Io`].
+    pub async fn queue_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.conn.send_binary(data)?;
+        self.flush_over_limit().await
+    }
+
+    async fn flush_over_limit(&mut self) -> Result<(), Error> {
+        if self.conn.pending_output().len() >= QUEUE_LIMIT {
+            self.flush().await?;
+        }
+        Ok(())
     }
 
     /// Sends a ping stamped with the time; its pong's round-trip time is in milliseconds.
@@ -264,8 +344,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: KeySource> AsyncWebSocket<T, R> {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Reads once into the connection. Cancel-safe: a read that did not complete took nothing.
-    async fn read_more(&mut self) -> Result<(), Error> {
+    /// Reads once into the connection, first waiting until the stream is readable when `wait`
+    /// (the last read emptied it). Cancel-safe: a read that did not complete took nothing.
+    async fn read_more(&mut self, wait: bool) -> Result<(), Error> {
+        if wait {
+            let waited = Readable {
+                stream: &mut self.stream,
+                pended: false,
+            }
+            .await?;
+            if waited {
+                // The other tasks ran meanwhile: this is a new turn.
+                self.budget.renew();
+            }
+        }
         let buf = self.conn.read_buffer();
         if buf.is_empty() {
             // The limits bound the input to the largest frame, which always fits; an empty
@@ -274,9 +366,32 @@ impl<T: AsyncRead + AsyncWrite + Unpin, R: KeySource> AsyncWebSocket<T, R> {
         }
         let read = Transfer::from_io(self.stream.read(buf).await)?;
         self.conn.handle_read(read);
+        if let Transfer::Bytes(n) = read {
+            let _ = self.budget.spend_bytes(n);
+        }
         if read == Transfer::Blocked {
             return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
         }
         Ok(())
+    }
+}
+
+/// Waits for [`Transport::poll_readable`]; its output says whether it had to wait.
+struct Readable<'a, T> {
+    stream: &'a mut T,
+    pended: bool,
+}
+
+impl<T: Transport> Future for Readable<'_, T> {
+    type Output = io::Result<bool>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.stream.poll_readable(cx) {
+            Poll::Ready(result) => Poll::Ready(result.map(|()| self.pended)),
+            Poll::Pending => {
+                self.pended = true;
+                Poll::Pending
+            }
+        }
     }
 }

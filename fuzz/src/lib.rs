@@ -295,7 +295,9 @@ pub struct Stepping<'a, T>(pub &'a mut T);
 /// once it is closed (`closed` is the state before the step, which decides it).
 fn idle_step(step: &wsmachine::drive::Step<'_>, closed: bool) {
     match step {
-        wsmachine::drive::Step::Read => assert!(!closed, "Step::Read on a closed side"),
+        wsmachine::drive::Step::Read | wsmachine::drive::Step::Wait => {
+            assert!(!closed, "Step::Read on a closed side")
+        }
         wsmachine::drive::Step::Closed => assert!(closed, "Step::Closed on an open side"),
         wsmachine::drive::Step::Event(_) => {}
     }

@@ -11,6 +11,7 @@ use super::state::{CloseReport, Extensions, Owed, OwedEnd, PongPayload, RecvEnd,
 use super::{Config, Role, State};
 use crate::buffer::{ByteQueue, Storage};
 use crate::close::{self, CloseCode};
+use crate::drive::{Step, Transfer};
 use crate::entropy::KeySource;
 use crate::error::{Error, HandshakeError, ProtocolError, UsageError};
 use crate::event::{read_stamp, Close, Event, Fragment, Pong};
@@ -51,6 +52,11 @@ pub(crate) struct RecvHalf<S> {
     head_scanned: u32,
     /// The transport said no more input will come; buffered input is still decoded.
     eof: bool,
+    /// The last read took everything the transport had: fewer bytes than offered, or none
+    /// yet available. The driver step then says wait for readiness instead of read.
+    drained: bool,
+    /// Bytes the last [`RecvHalf::read_buffer`] offered (32 bits: see `borrowed`).
+    offered: u32,
     /// The number tying this half to its sending half.
     pub(crate) pair: u32,
     /// The decompressor, once permessage-deflate is agreed; dropped when the connection ends.
@@ -200,6 +206,8 @@ impl<S: Storage> RecvHalf<S> {
             borrowed: 0,
             head_scanned: 0,
             eof: false,
+            drained: false,
+            offered: 0,
             pair,
             #[cfg(feature = "deflate")]
             inflater: None,
@@ -233,7 +241,34 @@ impl<S: Storage> RecvHalf<S> {
     pub(crate) fn read_buffer(&mut self) -> &mut [u8] {
         self.release_borrowed();
         let max = self.max_input();
-        self.input.spare(16 * 1024, max)
+        let spare = self.input.spare(16 * 1024, max);
+        // The spare space is bounded by the queue's 32-bit positions.
+        self.offered = spare.len() as u32;
+        spare
+    }
+
+    /// The outcome of a read into [`RecvHalf::read_buffer`]. A read that filled less than it
+    /// was offered emptied the transport's receive buffer (a stream socket returns what it
+    /// holds): reading again before the transport is readable would find nothing.
+    pub(crate) fn handle_read(&mut self, read: Transfer) {
+        match read {
+            Transfer::Bytes(n) => {
+                self.drained = n < self.offered as usize;
+                self.commit_read(n);
+            }
+            Transfer::End => self.handle_eof(),
+            Transfer::Retry => self.drained = false,
+            Transfer::Blocked => self.drained = true,
+        }
+    }
+
+    /// What a step with no event says: closed, read more, or wait to read more.
+    pub(crate) fn idle_step(&self) -> Step<'static> {
+        match self.state() {
+            State::Closed => Step::Closed,
+            _ if self.drained => Step::Wait,
+            _ => Step::Read,
+        }
     }
 
     pub(crate) fn commit_read(&mut self, n: usize) {

@@ -249,7 +249,7 @@ pub fn handshake<R: KeySource>(conn: &mut Connection<Vec<u8>, R>, stream: &mut T
         match conn.step().expect("handshake") {
             Step::Event(Event::Request(_)) | Step::Event(Event::Accepted(_)) => {}
             Step::Event(other) => panic!("unexpected event during the handshake: {other:?}"),
-            Step::Read => {
+            Step::Read | Step::Wait => {
                 let read = Transfer::from_io(stream.read(conn.read_buffer())).expect("read");
                 assert_ne!(read, Transfer::End, "the peer left during the handshake");
                 conn.handle_read(read);
@@ -360,7 +360,7 @@ impl ReaderReport {
                 self.close = Some((close.code, close.reason.to_owned(), close.clean));
             }
             Step::Event(other) => panic!("split receiver: unexpected event {other:?}"),
-            Step::Read => then = Then::Read,
+            Step::Read | Step::Wait => then = Then::Read,
             // Whatever is still owed now is left behind: `check_reader_end` catches it.
             Step::Closed => return (Then::Closed, Vec::new()),
         }
@@ -641,7 +641,7 @@ fn run_peer<R: KeySource>(
                         report.close = Some((close.code, close.reason.to_owned(), close.clean));
                     }
                     Step::Event(other) => panic!("peer: unexpected event {other:?}"),
-                    Step::Read => break,
+                    Step::Read | Step::Wait => break,
                     Step::Closed => {
                         done = true;
                         break;

@@ -1,0 +1,164 @@
+//! The async driver of the smol examples (`examples/async_ws`) under pipelined input: it waits
+//! for readiness after a read that emptied its stream and reads at once after one that filled
+//! its buffer, and a connection whose stream never runs dry yields to the other tasks after
+//! each turn of its budget.
+
+#[allow(dead_code)] // the tests use a part of the driver
+#[path = "../examples/async_ws/mod.rs"]
+mod async_ws;
+
+mod common;
+
+use std::cell::Cell;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use async_ws::{AsyncWebSocket, Transport};
+use common::{client_frame, RFC_REQUEST};
+use futures_io::{AsyncRead, AsyncWrite};
+use wsmachine::drive::{Decision, Message};
+use wsmachine::Config;
+
+/// A stream that gives the request, then text frames: one frame per read (`short`), or as
+/// many as the read buffer holds, forever. Reads and readiness waits are logged.
+struct Frames {
+    request: Option<Vec<u8>>,
+    frame: Vec<u8>,
+    /// Position in the endless run of frames.
+    at: usize,
+    short: bool,
+    log: Vec<&'static str>,
+}
+
+impl Frames {
+    fn new(short: bool) -> Self {
+        Frames {
+            request: Some(RFC_REQUEST.to_vec()),
+            frame: client_frame(0x81, b"hello", [1, 2, 3, 4]),
+            at: 0,
+            short,
+            log: Vec::new(),
+        }
+    }
+}
+
+impl AsyncRead for Frames {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.log.push("read");
+        if let Some(request) = self.request.take() {
+            buf[..request.len()].copy_from_slice(&request);
+            return Poll::Ready(Ok(request.len()));
+        }
+        let want = if self.short {
+            self.frame.len()
+        } else {
+            buf.len()
+        };
+        for b in &mut buf[..want] {
+            *b = self.frame[self.at % self.frame.len()];
+            self.at += 1;
+        }
+        Poll::Ready(Ok(want))
+    }
+}
+
+impl AsyncWrite for Frames {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(b.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Transport for Frames {
+    fn poll_readable(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.log.push("ready");
+        Poll::Ready(Ok(()))
+    }
+}
+
+async fn accept(short: bool) -> AsyncWebSocket<Frames> {
+    AsyncWebSocket::accept_with(Frames::new(short), Config::default(), |_| {
+        Decision::accept()
+    })
+    .await
+    .expect("accept")
+}
+
+async fn read_hellos(ws: &mut AsyncWebSocket<Frames>, n: usize) {
+    for _ in 0..n {
+        let message = ws.read().await.expect("read");
+        assert_eq!(message, Message::Text("hello".into()));
+    }
+}
+
+#[test]
+fn a_read_that_emptied_the_stream_waits_for_readiness_and_a_full_one_does_not() {
+    smol::block_on(async {
+        let mut ws = accept(true).await;
+        read_hellos(&mut ws, 100).await;
+        let log = &ws.get_mut().log;
+        // The request's read was short too: every later read waits for readiness first.
+        let reads = log.iter().filter(|op| **op == "read").count();
+        assert_eq!(reads, 101, "one read per frame");
+        for (i, pair) in log.windows(2).enumerate() {
+            if pair[1] == "read" {
+                assert_eq!(pair[0], "ready", "read {i} without readiness: {log:?}");
+            }
+        }
+
+        let mut ws = accept(false).await;
+        read_hellos(&mut ws, 10_000).await;
+        let log = &ws.get_mut().log;
+        assert!(log.iter().filter(|op| **op == "read").count() > 2);
+        // Only the read after the short request waited.
+        assert_eq!(
+            log.iter().filter(|op| **op == "ready").count(),
+            1,
+            "{log:?}"
+        );
+    });
+}
+
+#[test]
+fn a_stream_that_never_runs_dry_yields_to_the_other_tasks() {
+    let executor = smol::LocalExecutor::new();
+    let others = Rc::new(Cell::new(0u32));
+    let done = Rc::new(Cell::new(false));
+    let counter = {
+        let (others, done) = (others.clone(), done.clone());
+        executor.spawn(async move {
+            while !done.get() {
+                others.set(others.get() + 1);
+                futures_lite::future::yield_now().await;
+            }
+        })
+    };
+    let busy = executor.spawn(async move {
+        let mut ws = accept(false).await;
+        let before = others.get();
+        read_hellos(&mut ws, 2560).await;
+        done.set(true);
+        others.get() - before
+    });
+    let turns = smol::block_on(executor.run(async {
+        let turns = busy.await;
+        counter.await;
+        turns
+    }));
+    // 2,560 messages are ten turns of the default budget (256 events).
+    assert!(
+        (9..=11).contains(&turns),
+        "the other task ran {turns} times while 2,560 messages were read"
+    );
+}

@@ -18,8 +18,10 @@ use std::task::{Context, Poll};
 use async_ws::{AsyncWebSocket, Transport};
 use common::{client_frame, RFC_REQUEST};
 use futures_io::{AsyncRead, AsyncWrite};
+use wsmachine::blocking::WebSocket;
 use wsmachine::drive::{Decision, Message};
 use wsmachine::Config;
+use wsmachine::{ClientRequest, CloseCode, OsEntropy, Owed};
 
 /// A stream that gives the request, then text frames: one frame per read (`short`), or as
 /// many as the read buffer holds, forever. Reads and readiness waits are logged.
@@ -160,5 +162,102 @@ fn a_stream_that_never_runs_dry_yields_to_the_other_tasks() {
     assert!(
         (9..=11).contains(&turns),
         "the other task ran {turns} times while 2,560 messages were read"
+    );
+}
+
+/// A smol socket has no readiness of its own: its reads wait.
+impl Transport for smol::net::TcpStream {}
+
+enum ToWriter {
+    Echo(Message),
+    Owed(Owed),
+}
+
+#[test]
+fn split_halves_in_two_tasks_echo_answer_pings_and_close() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let client = std::thread::spawn(move || {
+        let stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        let request = ClientRequest::new("127.0.0.1", "/");
+        let (mut ws, _) =
+            WebSocket::connect_with(stream, &request, Config::default(), OsEntropy::new())
+                .expect("handshake");
+        ws.connection().ping(b"are you there").expect("ping");
+        for i in 0..50 {
+            ws.queue_text(&format!("text {i}")).expect("queue");
+        }
+        ws.send_binary(&[0, 1, 2, 255]).expect("send");
+        let mut got = Vec::new();
+        while got.len() < 52 {
+            got.push(ws.read().expect("read"));
+        }
+        ws.close(Some(CloseCode::NORMAL), "done").expect("close");
+        let end = ws.read().expect("close reply");
+        (got, end)
+    });
+    let (stream, _) = listener.accept().expect("accept");
+    let stream = smol::net::TcpStream::try_from(stream).expect("async");
+    smol::block_on(async {
+        let ws = AsyncWebSocket::accept_with(stream, Config::default(), |_| Decision::accept())
+            .await
+            .expect("accept");
+        let (mut reader, mut writer) = ws.into_split(|s| (s.clone(), s)).await.expect("split");
+        let (to_writer, from_reader) = smol::channel::unbounded();
+        let reading = smol::spawn(async move {
+            loop {
+                let message = reader.read().await;
+                if let Some(owed) = reader.take_owed() {
+                    to_writer
+                        .send(ToWriter::Owed(owed))
+                        .await
+                        .expect("writer gone");
+                }
+                match message.expect("read") {
+                    m @ (Message::Text(_) | Message::Binary(_)) => to_writer
+                        .send(ToWriter::Echo(m))
+                        .await
+                        .expect("writer gone"),
+                    Message::Close { code, .. } => return code,
+                    _ => {}
+                }
+            }
+        });
+        while let Ok(next) = from_reader.recv().await {
+            match next {
+                ToWriter::Echo(Message::Text(t)) => writer.queue_text(&t).await.expect("queue"),
+                ToWriter::Echo(Message::Binary(b)) => writer.queue_binary(&b).await.expect("queue"),
+                ToWriter::Echo(_) => unreachable!("only messages are echoed"),
+                ToWriter::Owed(owed) => writer.handle_owed(owed).expect("owed"),
+            }
+            if from_reader.is_empty() {
+                writer.flush().await.expect("flush");
+            }
+        }
+        assert_eq!(reading.await, Some(CloseCode::NORMAL));
+    });
+    let (got, end) = client.join().expect("client");
+    assert!(
+        matches!(&got[0], Message::Pong { payload, .. } if payload == b"are you there"),
+        "{:?}",
+        got[0]
+    );
+    for (i, message) in got[1..51].iter().enumerate() {
+        assert_eq!(message, &Message::Text(format!("text {i}")));
+    }
+    assert_eq!(got[51], Message::Binary(vec![0, 1, 2, 255]));
+    assert!(
+        matches!(
+            end,
+            Message::Close {
+                code: Some(CloseCode::NORMAL),
+                clean: true,
+                ..
+            }
+        ),
+        "{end:?}"
     );
 }

@@ -31,8 +31,8 @@ use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
 use wsmachine::blocking::Error;
 use wsmachine::drive::{Answered, Budget, Decision, Message, Step, Transfer};
 use wsmachine::{
-    ClientRequest, CloseCode, Config, Connection, Entropy, Event, KeySource, NoEntropy, Request,
-    UsageError, Version,
+    ClientRequest, CloseCode, Config, Connection, Entropy, Event, KeySource, NoEntropy, Owed,
+    Receiver, Request, Sender, UsageError, Version,
 };
 
 /// Queued output at which the driver writes at once (bytes): a bound on what a connection
@@ -297,6 +297,52 @@ impl<T: Transport, R: KeySource> AsyncWebSocket<T, R> {
         Ok(())
     }
 
+    /// A WebSocket over a stream whose opening handshake was done elsewhere: an HTTP upgrade
+    /// that hyper or axum answered, or an HTTP/2 stream opened with extended CONNECT
+    /// (RFC 8441). `conn` comes from [`Connection::framed_server`] or [`Connection::framed`].
+    pub fn from_open(stream: T, conn: Connection<Vec<u8>, R>) -> Self {
+        AsyncWebSocket {
+            stream,
+            conn,
+            started: Instant::now(),
+            ready: None,
+            budget: Budget::default(),
+        }
+    }
+
+    /// The two halves, for two tasks: `split` divides the stream into a reading and a writing
+    /// part (tokio's `TcpStream::into_split`, say). Queued output is written first, and a
+    /// message read but not yet returned stays with the reader.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] from writing the queued output.
+    pub async fn into_split<A, B>(
+        mut self,
+        split: impl FnOnce(T) -> (A, B),
+    ) -> Result<(AsyncReader<A>, AsyncWriter<B, R>), Error> {
+        self.flush().await?;
+        let Ok((rx, tx)) = self.conn.into_split() else {
+            // `accept_with`, `connect_with` and `from_open` return open connections only.
+            return Err(wsmachine::Error::from(UsageError::NotOpen).into());
+        };
+        let (read, write) = split(self.stream);
+        Ok((
+            AsyncReader {
+                stream: read,
+                rx,
+                started: self.started,
+                ready: self.ready,
+                budget: self.budget,
+            },
+            AsyncWriter {
+                stream: write,
+                tx,
+                started: self.started,
+            },
+        ))
+    }
+
     /// When the connection's timers need [`AsyncWebSocket::read`] to run again, if one runs.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.conn
@@ -326,22 +372,11 @@ impl<T: Transport, R: KeySource> AsyncWebSocket<T, R> {
     ///
     /// [`Error::Io`], `WriteZero` when the stream takes no bytes.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        while !self.conn.pending_output().is_empty() {
-            let written = Transfer::from_io(self.stream.write(self.conn.pending_output()).await)?;
-            if !self.conn.handle_write(written) {
-                return Err(io::Error::from(io::ErrorKind::WriteZero).into());
-            }
-            if written == Transfer::Blocked {
-                // An async stream waits instead; one that reports it would make this spin.
-                return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
-            }
-        }
-        self.stream.flush().await?;
-        Ok(())
+        write_all(&mut self.stream, &mut self.conn).await
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        elapsed_ms(self.started)
     }
 
     /// Reads once into the connection, first waiting until the stream is readable when `wait`
@@ -358,21 +393,7 @@ impl<T: Transport, R: KeySource> AsyncWebSocket<T, R> {
                 self.budget.renew();
             }
         }
-        let buf = self.conn.read_buffer();
-        if buf.is_empty() {
-            // The limits bound the input to the largest frame, which always fits; an empty
-            // buffer means a connection built over storage smaller than its limits.
-            return Err(io::Error::other("input buffer full").into());
-        }
-        let read = Transfer::from_io(self.stream.read(buf).await)?;
-        self.conn.handle_read(read);
-        if let Transfer::Bytes(n) = read {
-            let _ = self.budget.spend_bytes(n);
-        }
-        if read == Transfer::Blocked {
-            return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
-        }
-        Ok(())
+        read_once(&mut self.stream, &mut self.conn, &mut self.budget).await
     }
 }
 
@@ -394,4 +415,274 @@ impl<T: Transport> Future for Readable<'_, T> {
             }
         }
     }
+}
+
+/// The reading half of a split [`AsyncWebSocket`]: messages in. What they oblige the writer
+/// to send (a pong, the close reply) comes out of [`AsyncReader::take_owed`]; carry it to
+/// [`AsyncWriter::handle_owed`] over whatever the two tasks share (a channel).
+pub struct AsyncReader<T> {
+    stream: T,
+    rx: Receiver<Vec<u8>>,
+    started: Instant,
+    ready: Option<Message>,
+    budget: Budget,
+}
+
+impl<T: AsyncRead + Unpin> AsyncReader<T> {
+    /// The next message; after [`Message::Close`] it fails with `UsageError::Closed`.
+    /// Cancel-safe. The stream has no readiness of its own here: after [`Step::Wait`] the read
+    /// itself waits.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WebSocket`] for a peer's violation (its close frame is owed to the writer; the
+    /// close message follows), [`Error::Io`].
+    pub async fn read(&mut self) -> Result<Message, Error> {
+        loop {
+            if let Some(message) = self.ready.take() {
+                return Ok(message);
+            }
+            if self.budget.is_spent() {
+                futures_lite::future::yield_now().await;
+                self.budget.renew();
+            }
+            let now = elapsed_ms(self.started);
+            match self.rx.step()? {
+                Step::Event(event) => {
+                    self.ready = Message::from_event(event, now);
+                    let _ = self.budget.spend_event();
+                }
+                Step::Read | Step::Wait => {
+                    read_once(&mut self.stream, &mut self.rx, &mut self.budget).await?
+                }
+                Step::Closed => return Err(wsmachine::Error::from(UsageError::Closed).into()),
+            }
+        }
+    }
+
+    /// What the writer is owed since the last call: give it to [`AsyncWriter::handle_owed`].
+    pub fn take_owed(&mut self) -> Option<Owed> {
+        self.rx.take_owed()
+    }
+
+    /// The receiving half, for what this driver does not wrap.
+    pub fn receiver(&mut self) -> &mut Receiver<Vec<u8>> {
+        &mut self.rx
+    }
+}
+
+/// The writing half of a split [`AsyncWebSocket`]: messages out. Its time unit (pings, the
+/// close timeout) is milliseconds since the socket was created.
+pub struct AsyncWriter<T, R: KeySource = NoEntropy> {
+    stream: T,
+    tx: Sender<Vec<u8>, R>,
+    started: Instant,
+}
+
+impl<T: AsyncWrite + Unpin, R: KeySource> AsyncWriter<T, R> {
+    /// Sends a text message.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wsmachine::Sender::send_text`], and [`Error::Io`].
+    pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.tx.send_text(text)?;
+        self.flush().await
+    }
+
+    /// Sends a binary message.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wsmachine::Sender::send_binary`], and [`Error::Io`].
+    pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.tx.send_binary(data)?;
+        self.flush().await
+    }
+
+    /// Queues a text message without writing it: it goes out with the next send or
+    /// [`AsyncWriter::flush`], and at once when 64 KiB or more are queued.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wsmachine::Sender::send_text`], and [`Error::Io`].
+    pub async fn queue_text(&mut self, text: &str) -> Result<(), Error> {
+        self.tx.send_text(text)?;
+        self.flush_over_limit().await
+    }
+
+    /// Queues a binary message without writing it; see [`AsyncWriter::queue_text`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wsmachine::Sender::send_binary`], and [`Error::Io`].
+    pub async fn queue_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.tx.send_binary(data)?;
+        self.flush_over_limit().await
+    }
+
+    /// Sends a ping stamped with the time; the reader reports its pong's round-trip time.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wsmachine::Sender::ping`], and [`Error::Io`].
+    pub async fn ping(&mut self) -> Result<(), Error> {
+        let now = elapsed_ms(self.started);
+        self.tx.handle_timeout(now);
+        self.tx.ping_at(now)?;
+        self.flush().await
+    }
+
+    /// Starts the closing handshake with `code` (1000 if `None`). The reader reads on until
+    /// [`Message::Close`]; its owed ending then closes this half.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wsmachine::Sender::close_with`], and [`Error::Io`].
+    pub async fn close(&mut self, code: Option<CloseCode>, reason: &str) -> Result<(), Error> {
+        self.tx.handle_timeout(elapsed_ms(self.started));
+        match code {
+            Some(code) => self.tx.close_with(code, reason)?,
+            None => self.tx.close()?,
+        }
+        self.flush().await
+    }
+
+    /// Queues what the reader owes (see [`AsyncReader::take_owed`]); it is written by the
+    /// next flush or send. Answer a batch of owed values, then flush once.
+    ///
+    /// # Errors
+    ///
+    /// `UsageError::ForeignHalf` for another connection's owed value.
+    pub fn handle_owed(&mut self, owed: Owed) -> Result<(), Error> {
+        self.tx.handle_owed(owed)?;
+        Ok(())
+    }
+
+    /// Ends this side of the stream (`AsyncWrite::poll_close`), after the queued output.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`].
+    pub async fn shutdown(&mut self) -> Result<(), Error> {
+        self.flush().await?;
+        self.stream.close().await?;
+        Ok(())
+    }
+
+    /// The sending half, for what this driver does not wrap.
+    pub fn sender(&mut self) -> &mut Sender<Vec<u8>, R> {
+        &mut self.tx
+    }
+
+    /// Writes all queued output. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`], `WriteZero` when the stream takes no bytes.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        write_all(&mut self.stream, &mut self.tx).await
+    }
+
+    async fn flush_over_limit(&mut self) -> Result<(), Error> {
+        if self.tx.pending_output().len() >= QUEUE_LIMIT {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Output a driver writes: a whole connection's, or a sending half's.
+trait Output {
+    fn pending_output(&self) -> &[u8];
+    fn handle_write(&mut self, write: Transfer) -> bool;
+}
+
+impl<R: KeySource> Output for Connection<Vec<u8>, R> {
+    fn pending_output(&self) -> &[u8] {
+        Connection::pending_output(self)
+    }
+    fn handle_write(&mut self, write: Transfer) -> bool {
+        Connection::handle_write(self, write)
+    }
+}
+
+impl<R: KeySource> Output for Sender<Vec<u8>, R> {
+    fn pending_output(&self) -> &[u8] {
+        Sender::pending_output(self)
+    }
+    fn handle_write(&mut self, write: Transfer) -> bool {
+        Sender::handle_write(self, write)
+    }
+}
+
+/// Input a driver reads into: a whole connection's, or a receiving half's.
+trait Input {
+    fn read_buffer(&mut self) -> &mut [u8];
+    fn handle_read(&mut self, read: Transfer);
+}
+
+impl<R: KeySource> Input for Connection<Vec<u8>, R> {
+    fn read_buffer(&mut self) -> &mut [u8] {
+        Connection::read_buffer(self)
+    }
+    fn handle_read(&mut self, read: Transfer) {
+        Connection::handle_read(self, read)
+    }
+}
+
+impl Input for Receiver<Vec<u8>> {
+    fn read_buffer(&mut self) -> &mut [u8] {
+        Receiver::read_buffer(self)
+    }
+    fn handle_read(&mut self, read: Transfer) {
+        Receiver::handle_read(self, read)
+    }
+}
+
+/// Writes all of `out`'s queued output. Cancel-safe: output leaves the queue only once written.
+async fn write_all<W: AsyncWrite + Unpin>(
+    stream: &mut W,
+    out: &mut impl Output,
+) -> Result<(), Error> {
+    while !out.pending_output().is_empty() {
+        let written = Transfer::from_io(stream.write(out.pending_output()).await)?;
+        if !out.handle_write(written) {
+            return Err(io::Error::from(io::ErrorKind::WriteZero).into());
+        }
+        if written == Transfer::Blocked {
+            // An async stream waits instead; one that reports it would make this spin.
+            return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
+        }
+    }
+    stream.flush().await?;
+    Ok(())
+}
+
+/// Reads once into `input`, counting the bytes against `budget`. Cancel-safe: a read that did
+/// not complete took nothing.
+async fn read_once<Rd: AsyncRead + Unpin>(
+    stream: &mut Rd,
+    input: &mut impl Input,
+    budget: &mut Budget,
+) -> Result<(), Error> {
+    let buf = input.read_buffer();
+    if buf.is_empty() {
+        // The limits bound the input to the largest frame, which always fits; an empty
+        // buffer means a connection built over storage smaller than its limits.
+        return Err(io::Error::other("input buffer full").into());
+    }
+    let read = Transfer::from_io(stream.read(buf).await)?;
+    input.handle_read(read);
+    if let Transfer::Bytes(n) = read {
+        let _ = budget.spend_bytes(n);
+    }
+    if read == Transfer::Blocked {
+        return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
+    }
+    Ok(())
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }

@@ -166,10 +166,21 @@ impl<S: Storage> ByteQueue<S> {
             self.compact();
             let _ = self.storage.try_grow(want, max_len);
         }
+        let spare = self.spare_range(max_len);
+        &mut self.storage.bytes_mut()[spare]
+    }
+
+    /// Bytes [`ByteQueue::spare`] with the same `max_len` hands out now, without making room.
+    pub(crate) fn spare_len(&self, max_len: usize) -> usize {
+        self.spare_range(max_len).len()
+    }
+
+    fn spare_range(&self, max_len: usize) -> core::ops::Range<usize> {
+        let max_len = max_len.min(MAX_QUEUE).max(self.len());
         let (start, end) = self.range();
         // Never hand out more than the limit allows to be queued.
         let limit = (start + max_len).min(self.usable());
-        &mut self.storage.bytes_mut()[end..limit.max(end)]
+        end..limit.max(end)
     }
 
     /// Marks `n` bytes of [`ByteQueue::spare`] as filled.

@@ -17,6 +17,8 @@ pub struct Limits {
     /// Payload bytes of one hybi frame. Exceeding it closes with 1009.
     pub max_frame_payload: usize,
     /// Payload bytes of one whole message (all its fragments). Exceeding it closes with 1009.
+    /// A compressed message (permessage-deflate, RFC 7692) counts by its inflated size, and
+    /// inflating stops as soon as it passes the limit.
     pub max_message_size: usize,
     /// Bytes of one hixie frame (text or length-prefixed). Exceeding it closes the connection.
     pub max_hixie_frame: usize,

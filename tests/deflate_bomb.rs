@@ -5,71 +5,16 @@
 //! A counting global allocator (this file is its own test binary, like `tests/memory.rs`)
 //! keeps per-thread totals, so the tests may run in parallel.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use wsmachine::deflate::DeflateConfig;
 use wsmachine::{Config, Connection, Error, Event, NoEntropy, ProtocolError};
 
-struct Counting;
+#[path = "common/counting.rs"]
+mod counting;
 
-thread_local! {
-    // Const-initialised without a destructor, so using it never allocates.
-    static LIVE: Cell<usize> = const { Cell::new(0) };
-    static PEAK: Cell<usize> = const { Cell::new(0) };
-}
-
-fn add(n: usize) {
-    let _ = LIVE.try_with(|live| {
-        let now = live.get() + n;
-        live.set(now);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
-    });
-}
-
-fn sub(n: usize) {
-    let _ = LIVE.try_with(|live| live.set(live.get().saturating_sub(n)));
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; the counters only observe sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        add(layout.size());
-        // SAFETY: same layout, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        add(layout.size());
-        // SAFETY: same layout, forwarded.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        sub(layout.size());
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        sub(layout.size());
-        add(new_size);
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use counting::{live, peak, reset_peak, Counting};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-fn live() -> usize {
-    LIVE.with(Cell::get)
-}
-
-fn reset_peak() {
-    PEAK.with(|p| p.set(live()));
-}
-
-fn peak() -> usize {
-    PEAK.with(Cell::get)
-}
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * 1024;

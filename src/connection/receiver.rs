@@ -55,8 +55,6 @@ pub(crate) struct RecvHalf<S> {
     /// The last read took everything the transport had: fewer bytes than offered, or none
     /// yet available. The driver step then says wait for readiness instead of read.
     drained: bool,
-    /// Bytes the last [`RecvHalf::read_buffer`] offered (32 bits: see `borrowed`).
-    offered: u32,
     /// The number tying this half to its sending half.
     pub(crate) pair: u32,
     /// The decompressor, once permessage-deflate is agreed; dropped when the connection ends.
@@ -207,7 +205,6 @@ impl<S: Storage> RecvHalf<S> {
             head_scanned: 0,
             eof: false,
             drained: false,
-            offered: 0,
             pair,
             #[cfg(feature = "deflate")]
             inflater: None,
@@ -241,10 +238,7 @@ impl<S: Storage> RecvHalf<S> {
     pub(crate) fn read_buffer(&mut self) -> &mut [u8] {
         self.release_borrowed();
         let max = self.max_input();
-        let spare = self.input.spare(16 * 1024, max);
-        // The spare space is bounded by the queue's 32-bit positions.
-        self.offered = spare.len() as u32;
-        spare
+        self.input.spare(16 * 1024, max)
     }
 
     /// The outcome of a read into [`RecvHalf::read_buffer`]. A read that filled less than it
@@ -253,7 +247,8 @@ impl<S: Storage> RecvHalf<S> {
     pub(crate) fn handle_read(&mut self, read: Transfer) {
         match read {
             Transfer::Bytes(n) => {
-                self.drained = n < self.offered as usize;
+                // What `read_buffer` offered is still free: the read's bytes are not committed.
+                self.drained = n < self.input.spare_len(self.max_input());
                 self.commit_read(n);
             }
             Transfer::End => self.handle_eof(),

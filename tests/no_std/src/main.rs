@@ -308,6 +308,12 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     for version in [Version::Hybi13, Version::Hixie76] {
         run(version, &mut mem, &mut checks);
     }
+    // The budget README.md and docs/embedded.md give for caller-owned buffers without
+    // `deflate` (64-bit targets).
+    checks.that(
+        core::mem::size_of::<Connection<&mut [u8], XorShift>>() <= 296,
+        "a connection over caller-owned buffers fits in 296 bytes",
+    );
     say!(
         "no_std: ok hybi-13 hixie-76, {} checks, {} bytes of buffers, Connection is {} bytes",
         checks.0,

@@ -37,7 +37,7 @@ use crate::entropy::KeySource;
 use crate::error::Error;
 use crate::event::Event;
 #[cfg(feature = "alloc")]
-use crate::{close::CloseCode, handshake::Accept, UsageError};
+use crate::{close::CloseCode, handshake::Accept, Request, UsageError};
 
 /// What a driver does next, as [`Connection::step`] says.
 #[derive(Debug)]
@@ -339,6 +339,21 @@ impl Decision {
         Decision::Accept {
             protocol: None,
             headers: Vec::new(),
+        }
+    }
+
+    /// What an endpoint that serves WebSockets only answers: accept a WebSocket request with
+    /// no subprotocol, and answer a plain HTTP request with `426 Upgrade Required`, the
+    /// versions spoken (`Sec-WebSocket-Version: 13, 8, 7`, RFC 6455 §4.4) and `body`.
+    pub fn websocket_only(request: &Request<'_>, body: &[u8]) -> Self {
+        if request.version().is_some() {
+            return Decision::accept();
+        }
+        let (name, value) = crate::handshake::server::VERSIONS_SPOKEN;
+        Decision::Respond {
+            status: 426,
+            headers: alloc::vec![(String::from(name), String::from(value))],
+            body: body.to_vec(),
         }
     }
 

@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 
 use common::{client_frame, server_frame, RFC_REQUEST};
 use wsmachine::blocking::{Message, WebSocket};
-use wsmachine::drive::{Budget, Step, Transfer};
+use wsmachine::drive::{Answered, Budget, Decision, Step, Transfer};
 use wsmachine::{Config, Connection, Event};
 
 /// What the step said, as a word, with the event's payload for messages.
@@ -333,4 +333,38 @@ fn a_peer_that_takes_nothing_until_the_write_timeout_is_an_error_with_the_output
         ws.get_mut().writes(),
         [server_frame(0x81, b"stuck").as_slice()]
     );
+}
+
+#[test]
+fn a_websocket_only_server_accepts_upgrades_and_answers_plain_requests_with_426() {
+    // (request, expected answer's first line, whether the connection opens)
+    let table: [(&[u8], &str, bool); 2] = [
+        (RFC_REQUEST, "HTTP/1.1 101 Switching Protocols", true),
+        (
+            b"GET /page HTTP/1.1\r\nHost: example.com\r\n\r\n",
+            "HTTP/1.1 426 Upgrade Required",
+            false,
+        ),
+    ];
+    for (request, status_line, opens) in table {
+        let mut conn = Connection::server(Config::default());
+        let n = conn.receive(request);
+        assert_eq!(n, request.len());
+        // A plain HTTP request is an event of its own kind; either way the request is held.
+        let _ = steps(&mut conn);
+        let decision = Decision::websocket_only(&conn.request().expect("request"), b"ws only\n");
+        let answered = decision.apply(&mut conn).expect("apply");
+        let out = String::from_utf8(conn.pending_output().to_vec()).expect("ascii");
+        assert!(out.starts_with(status_line), "{out}");
+        if opens {
+            assert_eq!(answered, Answered::Upgraded);
+        } else {
+            assert_eq!(answered, Answered::Responded { status: 426 });
+            assert!(
+                out.contains("\r\nSec-WebSocket-Version: 13, 8, 7\r\n"),
+                "{out}"
+            );
+            assert!(out.ends_with("\r\n\r\nws only\n"), "{out}");
+        }
+    }
 }

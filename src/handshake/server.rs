@@ -317,6 +317,9 @@ pub(crate) fn write_response<S: Storage>(
     http::write_all_or_nothing(out, max_len, write)
 }
 
+/// The versions a server answers, as RFC 6455 §4.4 names them in a 426 answer.
+pub(crate) const VERSIONS_SPOKEN: (&str, &str) = ("Sec-WebSocket-Version", "13, 8, 7");
+
 /// The answer a failed handshake gets: its status, and for 426 the versions spoken.
 pub(crate) fn write_failure<S: Storage>(
     out: &mut ByteQueue<S>,
@@ -325,7 +328,7 @@ pub(crate) fn write_failure<S: Storage>(
 ) {
     let status = error.status().unwrap_or(400);
     let headers: &[(&str, &str)] = if error == HandshakeError::UnsupportedVersion {
-        &[("Sec-WebSocket-Version", "13, 8, 7")]
+        &[VERSIONS_SPOKEN]
     } else {
         &[]
     };

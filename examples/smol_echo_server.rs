@@ -26,7 +26,7 @@ use async_ws::{AsyncWebSocket, Transport};
 use futures_io::{AsyncRead, AsyncWrite};
 use smol::{Async, Executor, Timer};
 use wsmachine::blocking::Error;
-use wsmachine::drive::{Decision, Message};
+use wsmachine::drive::Decision;
 use wsmachine::{Config, Version};
 
 fn main() {
@@ -154,15 +154,7 @@ async fn serve(io: Async<TcpStream>) {
     let mut path = String::new();
     let accept = AsyncWebSocket::accept_with(stream, Config::default(), |request| {
         path = request.target().to_string();
-        if request.version().is_some() {
-            Decision::accept()
-        } else {
-            Decision::Respond {
-                status: 426,
-                headers: vec![("Sec-WebSocket-Version".into(), "13, 8, 7".into())],
-                body: b"this is a WebSocket echo server\n".to_vec(),
-            }
-        }
+        Decision::websocket_only(request, b"this is a WebSocket echo server\n")
     });
     // The handshake may take 10 s; a client that has not sent its request by then is dropped.
     let timeout = async {
@@ -189,25 +181,5 @@ async fn serve(io: Async<TcpStream>) {
         "{peer}: {} {path}",
         ws.version().map_or("?", Version::as_str)
     );
-    loop {
-        let result = match ws.read().await {
-            Ok(Message::Text(text)) => ws.queue_text(&text).await,
-            Ok(Message::Binary(data)) => ws.queue_binary(&data).await,
-            Ok(Message::Close { code, reason, .. }) => {
-                let code = code.map(|c| format!(" {c}")).unwrap_or_default();
-                eprintln!("{peer}: closed{code} {reason}");
-                let _ = ws.shutdown_write().await;
-                return;
-            }
-            Ok(_) => Ok(()),
-            Err(e) => {
-                eprintln!("{peer}: {e}");
-                return;
-            }
-        };
-        if let Err(e) = result {
-            eprintln!("{peer}: {e}");
-            return;
-        }
-    }
+    async_ws::echo(&mut ws, &peer).await;
 }

@@ -417,6 +417,30 @@ impl<T: Transport> Future for Readable<'_, T> {
     }
 }
 
+/// What the example echo servers do with a connection: every text and binary message goes
+/// back unchanged (queued, so that a batch of input gets one write) until the close, then the
+/// stream is ended. The close, or what failed, is logged to stderr after `peer`.
+pub async fn echo<T: Transport, R: KeySource>(ws: &mut AsyncWebSocket<T, R>, peer: &str) {
+    loop {
+        let result = match ws.read().await {
+            Ok(Message::Text(text)) => ws.queue_text(&text).await,
+            Ok(Message::Binary(data)) => ws.queue_binary(&data).await,
+            Ok(Message::Close { code, reason, .. }) => {
+                let code = code.map(|c| format!(" {c}")).unwrap_or_default();
+                eprintln!("{peer}: closed{code} {reason}");
+                let _ = ws.shutdown_write().await;
+                return;
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            eprintln!("{peer}: {e}");
+            return;
+        }
+    }
+}
+
 /// The reading half of a split [`AsyncWebSocket`]: messages in. What they oblige the writer
 /// to send (a pong, the close reply) comes out of [`AsyncReader::take_owed`]; carry it to
 /// [`AsyncWriter::handle_owed`] over whatever the two tasks share (a channel).

@@ -1,19 +1,28 @@
 //! Echo server over `std::net`, one thread per connection, every version.
 //!
-//! `cargo run --release --example echo_server -- [ADDR] [--no-deflate]` (default
-//! `127.0.0.1:9001`). Prints `listening on ws://ADDR` once it accepts connections; logs each
+//! `cargo run --release --example echo_server -- [ADDR] [--no-deflate] [--cert FILE --key FILE]`
+//! (default `127.0.0.1:9001`). With `--cert` (a PEM certificate chain, the server's first) and
+//! `--key` (its PEM private key) it serves `wss://` over TLS (rustls); a failed TLS handshake
+//! is logged and drops only that connection. Prints `listening on ws://ADDR` (or `wss://`)
+//! once it accepts connections; logs each
 //! connection's version and path to stderr. Echoes every text and binary message unchanged (up
 //! to 16 MiB) and answers close. Echoes are queued and written once per batch of input; a
 //! client that leaves them unread for 10 s once the socket's buffers are full is dropped. permessage-deflate is accepted when a client offers it, unless
 //! `--no-deflate`; the connection's log line then ends with `extensions: ` and the agreed
 //! `Sec-WebSocket-Extensions` value.
 
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
 
 use wsmachine::blocking::{Decision, Error, Message, WebSocket};
 use wsmachine::deflate::negotiate::accept_offers;
 use wsmachine::deflate::DeflateConfig;
 use wsmachine::{Config, Version};
+
+#[path = "tls/mod.rs"]
+mod tls;
+use tls::Tcp;
 
 /// How long a client may take to send its request.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -21,14 +30,37 @@ const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// How long a client may leave its echoes unread once the socket's send buffer is full.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+fn usage() -> ! {
+    eprintln!("usage: echo_server [ADDR] [--no-deflate] [--cert FILE --key FILE]");
+    std::process::exit(2);
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let deflate = !args.iter().any(|a| a == "--no-deflate");
-    let addr = args
-        .iter()
-        .find(|a| !a.starts_with("--"))
-        .cloned()
-        .unwrap_or_else(|| "127.0.0.1:9001".into());
+    let mut args = std::env::args().skip(1);
+    let mut deflate = true;
+    let mut addr = None;
+    let (mut cert, mut key) = (None, None);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--no-deflate" => deflate = false,
+            "--cert" => cert = Some(args.next().unwrap_or_else(|| usage())),
+            "--key" => key = Some(args.next().unwrap_or_else(|| usage())),
+            _ if addr.is_none() && !arg.starts_with("--") => addr = Some(arg),
+            _ => usage(),
+        }
+    }
+    let addr = addr.unwrap_or_else(|| "127.0.0.1:9001".into());
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => match tls::server_config(&cert, &key, tls::HTTP1) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                eprintln!("echo_server: {e}");
+                std::process::exit(1);
+            }
+        },
+        (None, None) => None,
+        _ => usage(),
+    };
     let listener = match TcpListener::bind(&addr) {
         Ok(l) => l,
         Err(e) => {
@@ -37,32 +69,49 @@ fn main() {
         }
     };
     println!(
-        "listening on ws://{}",
+        "listening on {}://{}",
+        if tls.is_some() { "wss" } else { "ws" },
         listener.local_addr().map(|a| a.to_string()).unwrap_or(addr)
     );
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
-                std::thread::spawn(move || serve(stream, deflate));
+                let tls = tls.clone();
+                std::thread::spawn(move || serve(stream, deflate, tls));
             }
             Err(e) => eprintln!("echo_server: accept failed: {e}"),
         }
     }
 }
 
-fn serve(stream: TcpStream, deflate: bool) {
+fn serve(stream: TcpStream, deflate: bool, tls: Option<Arc<rustls::ServerConfig>>) {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     let _ = stream.set_nodelay(true);
-    // The blocking driver waits in the socket's read: the handshake's timeout is the socket's.
+    // The blocking driver waits in the socket's read: the handshake's timeout is the socket's,
+    // and covers the TLS handshake too.
     if stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).is_err() {
         return;
     }
+    match tls {
+        None => echo(stream, &peer, deflate, false),
+        // In the connection's thread: a slow TLS client holds up no one else.
+        Some(config) => match tls::accept(&config, stream) {
+            Ok(stream) => echo(stream, &peer, deflate, true),
+            Err(e) => eprintln!("{peer}: {e}"),
+        },
+    }
+}
+
+/// Serves one connection; its timeouts are set on the TCP socket, under TLS if any: rustls
+/// reports a timed-out socket read or write as its own.
+fn echo<S: Read + Write + Tcp>(stream: S, peer: &str, deflate: bool, secure: bool) {
     let mut path = String::new();
     let mut agreed = None;
     let mut config = Config::default();
+    config.secure = secure;
     if deflate {
         config.deflate = Some(DeflateConfig::new());
     }
@@ -74,15 +123,7 @@ fn serve(stream: TcpStream, deflate: bool) {
                 agreed = accept_offers(request.extensions(), &deflate).map(|a| a.response);
             }
         }
-        if request.version().is_some() {
-            Decision::accept()
-        } else {
-            Decision::Respond {
-                status: 426,
-                headers: vec![("Sec-WebSocket-Version".into(), "13, 8, 7".into())],
-                body: b"this is a WebSocket echo server\n".to_vec(),
-            }
-        }
+        Decision::websocket_only(request, b"this is a WebSocket echo server\n")
     });
     let mut ws = match ws {
         Ok(ws) => ws,
@@ -98,8 +139,12 @@ fn serve(stream: TcpStream, deflate: bool) {
     };
     // Open: a quiet client may stay as long as it likes, but one that takes none of its
     // echoes for the write timeout is dropped rather than holding this thread.
-    if ws.get_mut().set_read_timeout(None).is_err()
-        || ws.get_mut().set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
+    if ws.get_mut().tcp().set_read_timeout(None).is_err()
+        || ws
+            .get_mut()
+            .tcp()
+            .set_write_timeout(Some(WRITE_TIMEOUT))
+            .is_err()
     {
         return;
     }
@@ -110,6 +155,12 @@ fn serve(stream: TcpStream, deflate: bool) {
         "{peer}: {} {path}{extensions}",
         ws.version().map_or("?", Version::as_str)
     );
+    echo_messages(&mut ws, peer);
+    ws.get_mut().close_notify();
+}
+
+/// Echoes until the close or an error.
+fn echo_messages<S: Read + Write>(ws: &mut WebSocket<S>, peer: &str) {
     loop {
         let result = match ws.read() {
             Ok(Message::Text(text)) => ws.queue_text(&text),

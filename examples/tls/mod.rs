@@ -1,0 +1,173 @@
+//! TLS for the examples: rustls configurations from PEM files (ring provider), and for the std
+//! examples the TLS handshake done up front, so that a certificate problem is reported as one
+//! rather than as the WebSocket handshake's I/O error.
+
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
+
+/// A TLS client stream over TCP.
+#[allow(dead_code)]
+pub type ClientStream = rustls::StreamOwned<ClientConnection, TcpStream>;
+/// A TLS server stream over TCP.
+#[allow(dead_code)]
+pub type ServerStream = rustls::StreamOwned<ServerConnection, TcpStream>;
+
+/// A stream over TCP, plain or TLS.
+#[allow(dead_code)]
+pub trait Tcp {
+    /// The socket: timeouts and shutdowns are the socket's.
+    fn tcp(&self) -> &TcpStream;
+    /// Ends the TLS session, if any, before the socket closes: a peer that reads to the end
+    /// (hixie-75 closes that way) would otherwise see a truncation.
+    fn close_notify(&mut self) {}
+}
+
+impl Tcp for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl<C, D> Tcp for rustls::StreamOwned<C, TcpStream>
+where
+    C: std::ops::DerefMut<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
+    fn tcp(&self) -> &TcpStream {
+        &self.sock
+    }
+
+    fn close_notify(&mut self) {
+        self.conn.send_close_notify();
+        // Best effort, within the socket's write timeout: the connection ends either way.
+        while self.conn.wants_write() {
+            if !matches!(self.conn.write_tls(&mut self.sock), Ok(n) if n > 0) {
+                break;
+            }
+        }
+    }
+}
+
+// Only ring is compiled in: rustls cannot pick a process default on its own.
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// ALPN for WebSocket over HTTP/1.1: a server that names it cannot be taken for HTTP/2.
+#[allow(dead_code)]
+pub const HTTP1: &[&[u8]] = &[b"http/1.1"];
+
+fn certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{path}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{path}: no PEM certificate in the file"));
+    }
+    Ok(certs)
+}
+
+/// A client configuration trusting only the certificates in `ca` (PEM), or else the
+/// platform's roots, offering the ALPN protocols `alpn` in order of preference.
+#[allow(dead_code)]
+pub fn client_config(ca: Option<&str>, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            for cert in certs(path)? {
+                roots.add(cert).map_err(|e| format!("{path}: {e}"))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for e in &found.errors {
+                eprintln!("tls: platform roots: {e}");
+            }
+            roots.add_parsable_certificates(found.certs);
+            // An empty store still verifies: every server is then refused as untrusted, which
+            // is the truth.
+            if roots.is_empty() {
+                eprintln!("tls: no platform root certificates found");
+            }
+        }
+    }
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// A server configuration from a PEM certificate chain (the server's first) and a PEM
+/// private key (PKCS#8, PKCS#1 or SEC1), choosing among the ALPN protocols `alpn`.
+#[allow(dead_code)]
+pub fn server_config(cert: &str, key: &str, alpn: &[&[u8]]) -> Result<Arc<ServerConfig>, String> {
+    let chain = certs(cert)?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => {
+            format!("{key}: no PEM private key in the file")
+        }
+        e => format!("{key}: {e}"),
+    })?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| format!("{cert} with {key}: {e}"))?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// Runs the client's TLS handshake over `tcp`, naming `host` (a DNS name or an IP address)
+/// for SNI and for the certificate check. The socket's timeouts apply to each read and write.
+#[allow(dead_code)]
+pub fn connect(
+    config: &Arc<ClientConfig>,
+    host: &str,
+    tcp: TcpStream,
+) -> Result<ClientStream, String> {
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|_| format!("{host}: not a valid TLS server name"))?;
+    let conn = ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
+    handshake(rustls::StreamOwned::new(conn, tcp))
+}
+
+/// Runs the server's TLS handshake over `tcp`; the socket's timeouts apply.
+#[allow(dead_code)]
+pub fn accept(config: &Arc<ServerConfig>, tcp: TcpStream) -> Result<ServerStream, String> {
+    let conn = ServerConnection::new(config.clone()).map_err(|e| e.to_string())?;
+    handshake(rustls::StreamOwned::new(conn, tcp))
+}
+
+fn handshake<C, D>(
+    mut stream: rustls::StreamOwned<C, TcpStream>,
+) -> Result<rustls::StreamOwned<C, TcpStream>, String>
+where
+    C: std::ops::DerefMut<Target = rustls::ConnectionCommon<D>>,
+    D: rustls::SideData,
+{
+    while stream.conn.is_handshaking() {
+        match stream.conn.complete_io(&mut stream.sock) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err("TLS handshake timed out".into())
+            }
+            // rustls wraps its own errors (a refused certificate, say) as `InvalidData`.
+            Err(e) => return Err(format!("TLS handshake failed: {e}")),
+        }
+    }
+    Ok(stream)
+}

@@ -14,16 +14,13 @@
 #[path = "async_ws/mod.rs"]
 mod async_ws;
 
-use std::future::Future;
 use std::io;
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_ws::{AsyncWebSocket, Transport};
-use futures_io::{AsyncRead, AsyncWrite};
+use async_ws::{AsyncWebSocket, Transport, WriteDeadline};
 use smol::{Async, Executor, Timer};
 use wsmachine::blocking::Error;
 use wsmachine::drive::Decision;
@@ -51,60 +48,11 @@ fn main() {
 /// How long a client may leave its echoes unread once the socket's send buffer is full.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A connection's socket: the reactor's readiness for the driver, and a write that makes no
-/// progress for [`WRITE_TIMEOUT`] fails, so that a client that stops reading does not hold its
-/// task and buffers for ever (the async counterpart of a blocking socket's write timeout).
-struct Socket {
-    io: Async<TcpStream>,
-    /// Running while a write waits for the peer to take bytes.
-    stalled: Option<Timer>,
-}
-
-impl AsyncRead for Socket {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Socket {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        if let Poll::Ready(result) = Pin::new(&mut this.io).poll_write(cx, buf) {
-            this.stalled = None;
-            return Poll::Ready(result);
-        }
-        let timer = this
-            .stalled
-            .get_or_insert_with(|| Timer::after(WRITE_TIMEOUT));
-        match Pin::new(timer).poll(cx) {
-            // Not `TimedOut`: the driver reads that as "try again later".
-            Poll::Ready(_) => {
-                Poll::Ready(Err(io::Error::other("the client took no bytes for 10 s")))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_close(cx)
-    }
-}
-
 /// The reactor's registration says when the socket is readable, so the driver waits for that
 /// instead of reading again after a read that emptied it.
-impl Transport for Socket {
+impl Transport for Async<TcpStream> {
     fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.io.poll_readable(cx)
+        Async::poll_readable(self, cx)
     }
 }
 
@@ -150,7 +98,7 @@ async fn serve(io: Async<TcpStream>) {
         .map(|a| a.to_string())
         .unwrap_or_default();
     let _ = io.get_ref().set_nodelay(true);
-    let stream = Socket { io, stalled: None };
+    let stream = WriteDeadline::new(io, WRITE_TIMEOUT, Timer::after);
     let mut path = String::new();
     let accept = AsyncWebSocket::accept_with(stream, Config::default(), |request| {
         path = request.target().to_string();

@@ -22,14 +22,10 @@ mod async_ws;
 #[path = "tokio_io/mod.rs"]
 mod tokio_io;
 
-use std::future::Future;
-use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_ws::{AsyncReader, AsyncWebSocket, AsyncWriter};
-use futures_io::AsyncWrite;
+use async_ws::{AsyncReader, AsyncWebSocket, AsyncWriter, WriteDeadline};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -93,6 +89,8 @@ enum Out {
 }
 
 type Reader = AsyncReader<Compat<OwnedReadHalf>>;
+/// The write half, failing once it makes no progress for [`WRITE_TIMEOUT`].
+type Stalling = WriteDeadline<Compat<OwnedWriteHalf>, Pin<Box<Sleep>>>;
 type Writer = AsyncWriter<Stalling>;
 
 async fn serve(stream: TcpStream, deflate: bool) {
@@ -143,10 +141,9 @@ async fn serve(stream: TcpStream, deflate: bool) {
     let split = ws
         .into_split(|stream| {
             let (read, write) = stream.into_inner().into_split();
-            let write = Stalling {
-                io: write.compat_write(),
-                stalled: None,
-            };
+            let write = WriteDeadline::new(write.compat_write(), WRITE_TIMEOUT, |d| {
+                Box::pin(tokio::time::sleep(d))
+            });
             (read.compat(), write)
         })
         .await;
@@ -225,42 +222,4 @@ async fn write_half(
     }
     // The reader is done: after a close, this ends the TCP connection (hixie-75's close).
     let _ = writer.shutdown().await;
-}
-
-/// The writing half: a write that makes no progress for [`WRITE_TIMEOUT`] fails, so that a
-/// client that stops reading does not hold its tasks and buffers for ever.
-struct Stalling {
-    io: Compat<OwnedWriteHalf>,
-    /// Running while a write waits for the peer to take bytes.
-    stalled: Option<Pin<Box<Sleep>>>,
-}
-
-impl AsyncWrite for Stalling {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        if let Poll::Ready(result) = Pin::new(&mut this.io).poll_write(cx, buf) {
-            this.stalled = None;
-            return Poll::Ready(result);
-        }
-        let timer = this
-            .stalled
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_TIMEOUT)));
-        match timer.as_mut().poll(cx) {
-            // Not `TimedOut`: the driver reads that as "try again later".
-            Poll::Ready(()) => {
-                Poll::Ready(Err(io::Error::other("the client took no bytes for 10 s")))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_close(cx)
-    }
 }

@@ -261,3 +261,59 @@ fn split_halves_in_two_tasks_echo_answer_pings_and_close() {
         "{end:?}"
     );
 }
+
+/// A stream that takes no bytes: every write waits for ever.
+struct Stuck;
+
+impl AsyncRead for Stuck {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for Stuck {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Pending
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Transport for Stuck {}
+
+#[test]
+fn a_write_without_progress_fails_at_its_deadline_and_keeps_the_output() {
+    smol::block_on(async {
+        let stream = async_ws::WriteDeadline::new(
+            Stuck,
+            std::time::Duration::from_millis(20),
+            smol::Timer::after,
+        );
+        let conn =
+            wsmachine::Connection::framed_server(wsmachine::Version::Hybi13, Config::default());
+        let mut ws = AsyncWebSocket::from_open(stream, conn);
+        let started = std::time::Instant::now();
+        let err = ws
+            .send_text("never taken")
+            .await
+            .expect_err("the deadline passed");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(20));
+        match err {
+            wsmachine::blocking::Error::Io(e) => {
+                assert_eq!(e.kind(), io::ErrorKind::Other);
+                assert!(e.to_string().contains("took no bytes for 20 ms"), "{e}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Nothing left the queue: the message is still there to send.
+        assert!(!ws.connection().pending_output().is_empty());
+    });
+}

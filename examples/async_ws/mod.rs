@@ -53,6 +53,81 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin {
     }
 }
 
+/// A stream whose writes fail once they have made no progress for a while: a peer that stops
+/// reading then cannot hold its task and buffers for ever (the async counterpart of a
+/// blocking socket's write timeout). The timer is the runtime's: `sleep` makes one future
+/// that ends after the given time (`smol::Timer::after`, or `tokio::time::sleep` boxed).
+pub struct WriteDeadline<T, S> {
+    io: T,
+    timeout: Duration,
+    sleep: fn(Duration) -> S,
+    /// Running while a write waits for the peer to take bytes.
+    stalled: Option<S>,
+}
+
+impl<T, S> WriteDeadline<T, S> {
+    /// `io`, whose writes fail after `timeout` without progress.
+    pub fn new(io: T, timeout: Duration, sleep: fn(Duration) -> S) -> Self {
+        WriteDeadline {
+            io,
+            timeout,
+            sleep,
+            stalled: None,
+        }
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &T {
+        &self.io
+    }
+}
+
+impl<T: AsyncRead + Unpin, S: Unpin> AsyncRead for WriteDeadline<T, S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin, S: Future + Unpin> AsyncWrite for WriteDeadline<T, S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if let Poll::Ready(result) = Pin::new(&mut this.io).poll_write(cx, buf) {
+            this.stalled = None;
+            return Poll::Ready(result);
+        }
+        let (sleep, timeout) = (this.sleep, this.timeout);
+        let timer = this.stalled.get_or_insert_with(|| sleep(timeout));
+        match Pin::new(timer).poll(cx) {
+            // Not `TimedOut`: the driver reads that as "try again later".
+            Poll::Ready(_) => Poll::Ready(Err(io::Error::other(format!(
+                "the peer took no bytes for {} ms",
+                timeout.as_millis()
+            )))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_close(cx)
+    }
+}
+
+impl<T: Transport, S: Future + Unpin> Transport for WriteDeadline<T, S> {
+    fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io.poll_readable(cx)
+    }
+}
+
 /// A WebSocket over an async stream.
 pub struct AsyncWebSocket<T, R: KeySource = NoEntropy> {
     stream: T,

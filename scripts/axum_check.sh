@@ -14,66 +14,18 @@
 #     a POST upgrade (400), an HTTP/1.0 upgrade (400), an unknown version (426).
 # Installs the peers with conformance/peers/install.sh. Ends with `axum: N passed, M failed`;
 # exits non-zero if anything failed. Every step is bounded by `timeout`.
-set -uo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 PEERS=$PWD/conformance/peers
 PY=$PEERS/.venv/bin/python
-work="$(mktemp -d /tmp/wsmachine-axum.XXXXXX)"
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'echo "axum_check: interrupted" >&2; exit 130' INT
-trap 'echo "axum_check: terminated" >&2; exit 143' TERM
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL $1"
-    [ -n "${2:-}" ] && [ -s "$2" ] && tail -n 6 "$2" | sed 's/^/       /'
-    return 0
-}
-finish() {
-    echo "axum: $passed passed, $failed failed"
-    [ "$failed" = 0 ]
-    exit $?
-}
-
-if ! timeout -k 10 1800 cargo build --release --quiet --example axum_server >"$work/build.log" 2>&1; then
-    fail "cargo build --example axum_server" "$work/build.log"
-    finish
-fi
-if ! timeout -k 10 1800 "$PEERS/install.sh" >"$work/install.log" 2>&1; then
-    fail "conformance/peers/install.sh" "$work/install.log"
-    finish
-fi
-bin="$CARGO_TARGET_DIR/release/examples/axum_server"
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+step "cargo build --example axum_server" cargo_build --example axum_server
+step "conformance/peers/install.sh" install_peers
 
 # start NAME [ARGS...]: a server on a free port for at most 5 minutes; sets URL (http://...).
 start() {
-    local name=$1 port
-    shift
-    port=$(free_port)
-    timeout -k 5 300 "$bin" "127.0.0.1:$port" "$@" >"$work/$name.out" 2>"$work/$name.err" &
-    pids+=($!)
-    URL=""
-    for _ in $(seq 100); do
-        URL="$(sed -n 's/^listening on //p' "$work/$name.out")"
-        [ -n "$URL" ] && return 0
-        sleep 0.1
-    done
-    fail "$name did not print 'listening on' within 10 s" "$work/$name.err"
+    launch "$1" timeout -k 5 300 "$bin/axum_server" "127.0.0.1:$(free_port)" "${@:2}" && return 0
+    fail "$1 did not print 'listening on' within 10 s" "$work/$1.err"
     finish
 }
 
@@ -205,12 +157,7 @@ http_check "Sec-WebSocket-Version: 99" 426 'Version' -H 'Upgrade: websocket' \
     -H 'Connection: Upgrade' -H 'Sec-WebSocket-Version: 99' "${good_key[@]}" "$main_url/ws"
 
 # Every server survived its clients.
-for pid in "${pids[@]}"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-        fail "a server exited during the checks" "$work/main.err"
-        break
-    fi
-done
+[ "$(running)" = "${#pids[@]}" ] || fail "a server exited during the checks" "$work/main.err"
 echo "# server log (main):"
 sed 's/^/#   /' "$work/main.err"
 finish

@@ -17,59 +17,21 @@
 #   - PyPI websockets over TLS with ALPN http/1.1: the RFC 6455 upgrade on the same port.
 # Ends with `h2: N passed, M failed`; exits non-zero if anything failed. Every step is bounded
 # by `timeout`.
-set -uo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+PASS_WORD=PASS
+FAIL_TAIL=8
 PEERS=$PWD/conformance/peers
 PY=$PEERS/.venv/bin/python
 # The HTTP/2 library for the Python peer, and its own dependencies, pinned.
 H2_PINS=(h2==4.2.0 hpack==4.2.0 hyperframe==6.1.0)
-work="$(mktemp -d /tmp/wsmachine-h2.XXXXXX)"
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'echo "h2_check: interrupted" >&2; exit 130' INT
-trap 'echo "h2_check: terminated" >&2; exit 143' TERM
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS $1"; }
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL $1"
-    [ -n "${2:-}" ] && [ -s "$2" ] && tail -n 8 "$2" | sed 's/^/       /'
-    return 0
-}
-finish() {
-    echo "h2: $passed passed, $failed failed"
-    [ "$failed" = 0 ]
-    exit $?
-}
-
-if ! timeout -k 10 1800 cargo build --release --quiet --example h2_server --example h2_client \
-    --example test_cert >"$work/build.log" 2>&1; then
-    fail "cargo build --example h2_server h2_client test_cert" "$work/build.log"
-    finish
-fi
-if ! timeout -k 10 1800 "$PEERS/install.sh" >"$work/install.log" 2>&1; then
-    fail "conformance/peers/install.sh" "$work/install.log"
-    finish
-fi
-if ! timeout -k 10 600 "$PY" -m pip install --quiet --disable-pip-version-check \
-    "${H2_PINS[@]}" >"$work/pip.log" 2>&1; then
-    fail "pip install ${H2_PINS[*]}" "$work/pip.log"
-    finish
-fi
-bin="$CARGO_TARGET_DIR/release/examples"
-if ! timeout -k 5 60 "$bin/test_cert" "$work/tls" >"$work/cert.log" 2>&1; then
-    fail "test_cert" "$work/cert.log"
-    finish
-fi
+step "cargo build --example h2_server h2_client test_cert" \
+    cargo_build --example h2_server --example h2_client --example test_cert
+step "conformance/peers/install.sh" install_peers
+step "pip install ${H2_PINS[*]}" \
+    timeout -k 10 600 "$PY" -m pip install --quiet --disable-pip-version-check "${H2_PINS[@]}"
+step test_cert timeout -k 5 60 "$bin/test_cert" "$work/tls"
 ca=$work/tls/ca.pem
 
 # start NAME [ARGS...]: an h2_server on a free port for at most 10 minutes, logging to
@@ -77,15 +39,10 @@ ca=$work/tls/ca.pem
 start() {
     local name=$1
     shift
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+    port=$(free_port)
     log=$work/$name.err
-    timeout -k 5 600 "$bin/h2_server" "127.0.0.1:$port" --cert "$work/tls/cert.pem" \
-        --key "$work/tls/key.pem" "$@" >"$work/$name.out" 2>"$log" &
-    pids+=($!)
-    for _ in $(seq 100); do
-        grep -q '^listening on ' "$work/$name.out" && return 0
-        sleep 0.1
-    done
+    launch "$name" timeout -k 5 600 "$bin/h2_server" "127.0.0.1:$port" --cert "$work/tls/cert.pem" \
+        --key "$work/tls/key.pem" "$@" && return 0
     fail "h2_server $name did not print 'listening on' within 10 s" "$log"
     finish
 }
@@ -100,9 +57,7 @@ origin="https://localhost:$port"
 new_lines() { tail -n "+$(($1 + 1))" "${2:-$log}"; }
 
 # ---------------------------------------------------------------- Chromium
-spki=$(openssl x509 -in "$work/tls/cert.pem" -pubkey -noout |
-    openssl pkey -pubin -outform der |
-    openssl dgst -sha256 -binary | base64)
+spki=$(spki_of "$work/tls/cert.pem")
 cat >"$work/page.js" <<'EOF'
 const { chromium } = require(process.argv[2] + "/node_modules/playwright-core");
 const [url, spki] = process.argv.slice(3);
@@ -366,12 +321,7 @@ else
     fail "PyPI websockets over http/1.1" "$out"
 fi
 
-for pid in "${pids[@]}"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-        fail "an h2_server exited during the checks" "$log"
-        break
-    fi
-done
+[ "$(running)" = "${#pids[@]}" ] || fail "an h2_server exited during the checks" "$log"
 echo "# server log:"
 sed 's/^/#   /' "$log"
 finish

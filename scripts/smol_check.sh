@@ -2,86 +2,45 @@
 # Checks the smol examples: smol_client against smol_echo_server for every version, each
 # against its std counterpart, a refused handshake, and the 1,000-connection load test.
 # Ends with `smol: N passed, M failed`; exits non-zero if anything failed.
-set -uo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 CONNECTIONS="${SMOL_LOAD_CONNECTIONS:-1000}"
 MESSAGES="${SMOL_LOAD_MESSAGES:-100}"
 
-cargo build --release --quiet \
-    --example smol_echo_server --example smol_client --example smol_load \
+cargo_build --example smol_echo_server --example smol_client --example smol_load \
     --example echo_server --example client || exit 1
-bin="$CARGO_TARGET_DIR/release/examples"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
 
 # Each server and the load client hold one descriptor per connection, plus a few.
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CONNECTIONS + 256)) ]; then
     ulimit -n $((CONNECTIONS + 256)) || { echo "smol_check: cannot raise ulimit -n"; exit 1; }
 fi
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; }
-
-# start NAME BINARY: runs a server on a free port; sets URL and PID.
+# start NAME BINARY: runs a server on a port of its choosing; sets URL and PID.
 start() {
-    "$2" 127.0.0.1:0 >"$work/$1.out" 2>"$work/$1.err" &
-    PID=$!
-    pids+=("$PID")
-    URL=""
-    for _ in $(seq 100); do
-        URL="$(sed -n 's/^listening on //p' "$work/$1.out")"
-        [ -n "$URL" ] && return 0
-        sleep 0.1
-    done
+    launch "$1" "$2" 127.0.0.1:0 && return 0
     echo "smol_check: $1 did not start"; cat "$work/$1.err"; exit 1
 }
 
 start smol_server "$bin/smol_echo_server"; smol_url="$URL"; smol_pid="$PID"
 start std_server "$bin/echo_server"; std_url="$URL"
 
-input=$'hello\n\nwörld, ünïcödé\n'"$(head -c 3000 /dev/zero | tr '\0' x)"
 for client in smol_client client; do
     for url in "$smol_url" "$std_url"; do
         [ "$client" = client ] && [ "$url" = "$std_url" ] && continue
+        server="$([ "$url" = "$smol_url" ] && echo smol_echo_server || echo echo_server)"
         for version in hixie-75 hixie-76 hybi-07 hybi-08 hybi-13; do
-            case "$version" in hixie-*) closed=closed ;; *) closed="closed 1000" ;; esac
-            expected="$input"$'\n'"$closed"
-            name="$client -> $([ "$url" = "$smol_url" ] && echo smol_echo_server || echo echo_server) $version"
-            got="$(printf '%s\n' "$input" | timeout 20 "$bin/$client" "$url/check" --version "$version" 2>"$work/client.err")"
-            rc=$?
-            if [ $rc -eq 0 ] && [ "$got" = "$expected" ]; then
-                pass "$name"
-            else
-                fail "$name (exit $rc)"; diff <(echo "$expected") <(echo "$got") | head -5; cat "$work/client.err"
-            fi
+            echo_check "$client" "$url" "$server" "$version"
         done
     done
 done
 
 # The server logs each connection's version and path, as echo_server does.
-if grep -q ": hybi-08 /check$" "$work/smol_server.err" && grep -q ": hixie-75 /check$" "$work/smol_server.err"; then
-    pass "smol_echo_server logs version and path"
-else
-    fail "smol_echo_server logs version and path"; head -5 "$work/smol_server.err"
-fi
+logs_check smol_echo_server "$work/smol_server.err"
 
 # A handshake the server refuses (a plain HTTP server answers 404) fails the client.
 python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$work" >"$work/http.out" 2>&1 &
 pids+=($!)
-http_port=""
-for _ in $(seq 100); do
-    http_port="$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$work/http.out" | head -1)"
-    [ -n "$http_port" ] && break
-    sleep 0.1
-done
+http_port="$(await_match "$work/http.out" 's/.*port \([0-9]*\).*/\1/p')"
 if echo hi | timeout 10 "$bin/smol_client" "ws://127.0.0.1:$http_port/missing" >"$work/refused.out" 2>"$work/refused.err"; then
     fail "smol_client exits non-zero on a refused handshake"
 elif grep -q "404" "$work/refused.err" && [ ! -s "$work/refused.out" ]; then
@@ -105,5 +64,4 @@ else
     fail "server saw $opened load connections open, $closed closes with 1000"
 fi
 
-echo "smol: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -5,43 +5,20 @@
 # TLS server and against echo_server (hixie-76, hybi-13), and client refusing the test
 # certificate when it trusts only the platform's roots.
 # Ends with `tls: N passed, M failed`; exits non-zero if anything failed.
-set -uo pipefail
-cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+PASS_WORD=PASS
 peers="$PWD/conformance/peers"
 here="$PWD/scripts/tls"
 
-bash "$peers/install.sh" || { echo "tls_check: conformance/peers/install.sh failed"; exit 1; }
-cargo build --release --quiet --example echo_server --example client --example test_cert || exit 1
-bin="$CARGO_TARGET_DIR/release/examples"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
+install_peers || { echo "tls_check: conformance/peers/install.sh failed"; exit 1; }
+cargo_build --example echo_server --example client --example test_cert || exit 1
 "$bin/test_cert" "$work" >/dev/null || { echo "tls_check: test_cert failed"; exit 1; }
-
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "PASS $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; }
 
 # start NAME COMMAND...: runs a server that prints `listening on URL`; sets URL.
 start() {
-    local name=$1
-    shift
-    "$@" >"$work/$name.out" 2>"$work/$name.err" &
-    pids+=($!)
-    URL=""
-    for _ in $(seq 100); do
-        URL="$(sed -n 's/^listening on \([^ ]*\).*/\1/p' "$work/$name.out")"
-        [ -n "$URL" ] && return 0
-        sleep 0.1
-    done
-    echo "tls_check: $name did not start"; cat "$work/$name.err"; exit 1
+    launch "$@" && return 0
+    echo "tls_check: $1 did not start"; cat "$work/$1.err"; exit 1
 }
 
 start echo_server "$bin/echo_server" 127.0.0.1:0 --cert "$work/cert.pem" --key "$work/key.pem"
@@ -67,8 +44,7 @@ check "websockets client -> echo_server (wss, ca.pem)" "websockets_tls_client: O
     "$peers/.venv/bin/python" "$here/websockets_tls_client.py" "$ours/py" "$work/ca.pem"
 
 # Chromium pins the server certificate's public key (see chromium_tls_client.mjs).
-spki="$(openssl x509 -in "$work/cert.pem" -pubkey -noout | openssl pkey -pubin -outform der \
-    | openssl dgst -sha256 -binary | base64)"
+spki="$(spki_of "$work/cert.pem")"
 check "chromium -> echo_server (wss://localhost, pinned SPKI)" "chromium_tls_client: OK" \
     node "$here/chromium_tls_client.mjs" "wss://localhost:$port/chromium" "$spki"
 
@@ -117,5 +93,4 @@ else
 fi
 client_check "client -> echo_server after a failed handshake (wss, hybi-13)" "$ours/after" hybi-13
 
-echo "tls: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -22,91 +22,36 @@
 # status is non-zero if anything failed (a failed build or peer install counts).
 #
 # Environment: INTEROP_LOGS as for interop.sh (per-pairing logs; each run gets a subfolder).
-set -uo pipefail
-cd "$(dirname "$0")/.." || exit 2
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-bin="$CARGO_TARGET_DIR/release/examples"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 # interop.sh runs its commands from the repository root with its own substitutions.
 server_cmd="$bin/tokio_echo_server 127.0.0.1:{port}"
 client_cmd="$bin/tokio_client {url} --version {version} --interop {deflate}"
 
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1"; }
-summary() {
-    echo "tokio: $passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit
-}
-
-work="$(mktemp -d /tmp/wsmachine-tokio.XXXXXX)"
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'echo "tokio_check: interrupted" >&2; exit 130' INT
-trap 'echo "tokio_check: terminated" >&2; exit 143' TERM
-
 echo "# cargo build --release (tokio_echo_server, tokio_client, echo_server, client, interop_client)"
-if ! timeout -k 10 1800 cargo build --release --quiet \
-    --example tokio_echo_server --example tokio_client \
+if ! cargo_build --example tokio_echo_server --example tokio_client \
     --example echo_server --example client --example interop_client; then
     fail "cargo build"
-    summary
+    finish
 fi
 
 # ---------------------------------------------------------------- 1. local
-# start NAME BINARY: runs a server on a free port; sets URL.
-start() {
-    timeout -k 5 600 "$2" 127.0.0.1:0 >"$work/$1.out" 2>"$work/$1.err" &
-    pids+=($!)
-    URL=""
-    for _ in $(seq 100); do
-        URL="$(sed -n 's/^listening on //p' "$work/$1.out")"
-        [ -n "$URL" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-if ! start tokio_server "$bin/tokio_echo_server"; then
-    fail "tokio_echo_server did not start"; cat "$work/tokio_server.err"; summary
+if ! launch tokio_server timeout -k 5 600 "$bin/tokio_echo_server" 127.0.0.1:0; then
+    fail "tokio_echo_server did not start"; cat "$work/tokio_server.err"; finish
 fi
 tokio_url="$URL"
-if ! start std_server "$bin/echo_server"; then
-    fail "echo_server did not start"; cat "$work/std_server.err"; summary
+if ! launch std_server timeout -k 5 600 "$bin/echo_server" 127.0.0.1:0; then
+    fail "echo_server did not start"; cat "$work/std_server.err"; finish
 fi
 std_url="$URL"
 
-input=$'hello\n\nwörld, ünïcödé\n'"$(head -c 3000 /dev/zero | tr '\0' x)"
-# check CLIENT URL SERVER-NAME VERSION
-check() {
-    local closed expected got rc name="$1 -> $3 $4"
-    case "$4" in hixie-*) closed=closed ;; *) closed="closed 1000" ;; esac
-    expected="$input"$'\n'"$closed"
-    got="$(printf '%s\n' "$input" | timeout 20 "$bin/$1" "$2/check" --version "$4" 2>"$work/client.err")"
-    rc=$?
-    if [ $rc -eq 0 ] && [ "$got" = "$expected" ]; then
-        pass "$name"
-    else
-        fail "$name (exit $rc)"; diff <(echo "$expected") <(echo "$got") | head -5; cat "$work/client.err"
-    fi
-}
 for version in hixie-75 hixie-76 hybi-07 hybi-08 hybi-13; do
-    check tokio_client "$tokio_url" tokio_echo_server "$version"
-    check tokio_client "$std_url" echo_server "$version"
-    check client "$tokio_url" tokio_echo_server "$version"
+    echo_check tokio_client "$tokio_url" tokio_echo_server "$version"
+    echo_check tokio_client "$std_url" echo_server "$version"
+    echo_check client "$tokio_url" tokio_echo_server "$version"
 done
 
-if grep -q ": hybi-08 /check$" "$work/tokio_server.err" && grep -q ": hixie-75 /check$" "$work/tokio_server.err"; then
-    pass "tokio_echo_server logs version and path"
-else
-    fail "tokio_echo_server logs version and path"; head -5 "$work/tokio_server.err"
-fi
+logs_check tokio_echo_server "$work/tokio_server.err"
 
 status="$(timeout 10 python3 - "${tokio_url#ws://}" <<'EOF'
 import socket, sys
@@ -151,4 +96,4 @@ interop() {
 interop server tokio_echo_server "OUR_SERVER_CMD=$server_cmd"
 interop client tokio_client "OUR_CLIENT_CMD=$client_cmd"
 
-summary
+finish

@@ -90,8 +90,9 @@ fn serve(stream: TcpStream, deflate: bool, tls: Option<Arc<rustls::ServerConfig>
         .map(|a| a.to_string())
         .unwrap_or_default();
     let _ = stream.set_nodelay(true);
-    // The blocking driver waits in the socket's read: the handshake's timeout is the socket's,
-    // and covers the TLS handshake too.
+    // The blocking driver waits in the socket's read: a silent client's read returns after
+    // the timeout (the TLS handshake's too), and the connection's handshake timeout bounds a
+    // request that trickles in.
     if stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).is_err() {
         return;
     }
@@ -112,6 +113,8 @@ fn echo<S: Read + Write + Tcp>(stream: S, peer: &str, deflate: bool, secure: boo
     let mut agreed = None;
     let mut config = Config::default();
     config.secure = secure;
+    // In the blocking driver's unit, microseconds.
+    config.handshake_timeout = Some(HANDSHAKE_TIMEOUT.as_micros() as u64);
     if deflate {
         config.deflate = Some(DeflateConfig::new());
     }

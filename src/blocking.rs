@@ -118,7 +118,8 @@ impl From<UsageError> for Error {
 
 /// A WebSocket over a blocking stream. Its time unit is microseconds since it was created:
 /// the round-trip times of [`Message::Pong`] and the connection's timers ([`Config`]) are in
-/// microseconds.
+/// microseconds. `Config::handshake_timeout` bounds the whole opening handshake once a read
+/// returns (set a read timeout on the stream too, so that a silent peer's read returns).
 pub struct WebSocket<T, R: KeySource = NoEntropy> {
     stream: T,
     conn: Connection<Vec<u8>, R>,
@@ -153,6 +154,8 @@ impl<T: Read + Write> WebSocket<T, NoEntropy> {
             started: Instant::now(),
         };
         let decision = loop {
+            // `Config::handshake_timeout` counts in this driver's unit, microseconds.
+            ws.conn.handle_timeout(elapsed_us(ws.started));
             let step = ws.conn.step();
             match step {
                 Ok(Step::Event(_)) => {}
@@ -214,6 +217,7 @@ impl<T: Read + Write, R: Entropy> WebSocket<T, R> {
         };
         ws.flush()?;
         loop {
+            ws.conn.handle_timeout(elapsed_us(ws.started));
             match ws.conn.step()? {
                 Step::Event(crate::Event::Accepted(response)) => {
                     let protocol = response.protocol().map(String::from);

@@ -368,3 +368,59 @@ fn a_websocket_only_server_accepts_upgrades_and_answers_plain_requests_with_426(
         }
     }
 }
+
+/// A stream that gives its bytes one per read, each read taking `pause`.
+struct Trickle {
+    bytes: VecDeque<u8>,
+    pause: std::time::Duration,
+    written: Vec<u8>,
+}
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        std::thread::sleep(self.pause);
+        match self.bytes.pop_front() {
+            Some(b) => {
+                buf[0] = b;
+                Ok(1)
+            }
+            None => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+impl Write for Trickle {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.written.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_handshake_timeout_bounds_a_request_sent_a_byte_at_a_time() {
+    // Each byte takes 5 ms and the whole request may take 2 ms (the driver counts in
+    // microseconds): the request cannot be done in time, whatever the machine's speed.
+    let stream = Trickle {
+        bytes: RFC_REQUEST.iter().copied().collect(),
+        pause: std::time::Duration::from_millis(5),
+        written: Vec::new(),
+    };
+    let mut config = Config::default();
+    config.handshake_timeout = Some(2_000);
+    let err = match WebSocket::accept(stream, config) {
+        Ok(_) => panic!("a request this slow was accepted"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(
+            err,
+            wsmachine::blocking::Error::WebSocket(wsmachine::Error::Handshake(
+                wsmachine::HandshakeError::TimedOut
+            ))
+        ),
+        "{err:?}"
+    );
+}

@@ -16,8 +16,9 @@
 //! the stream is touched again, automatic answers and [`AsyncWebSocket::queue_text`] output
 //! go out in one write when more input is needed, a stream that was emptied is waited on
 //! ([`Transport::poll_readable`]) rather than read again at once, and after a
-//! [`Budget`]'s worth of events or bytes the task yields so that other connections on the
-//! same executor get their turn.
+//! [`Budget`]'s worth of events or bytes (a turn may overshoot by one read) the task waits for
+//! its stream's readiness, or yields, so that other connections on the same executor get
+//! their turn.
 
 use std::future::Future;
 use std::io;
@@ -254,8 +255,7 @@ impl<T: Transport, R: KeySource> AsyncWebSocket<T, R> {
                 }
             }
             if self.budget.is_spent() {
-                futures_lite::future::yield_now().await;
-                self.budget.renew();
+                self.let_others_run().await?;
             }
             let now = self.now();
             self.conn.handle_timeout(now);
@@ -452,6 +452,24 @@ impl<T: Transport, R: KeySource> AsyncWebSocket<T, R> {
 
     fn now(&self) -> u64 {
         elapsed_ms(self.started)
+    }
+
+    /// Ends this connection's turn. Waiting for the stream's readiness goes through the
+    /// reactor that every connection's readiness comes from, so the connections that became
+    /// ready meanwhile are served before this one again; a bare yield would not reach the
+    /// reactor while this task stays runnable (smol's executor polls it only every so many
+    /// tasks). A stream that is ready at once, or has no readiness of its own, yields.
+    async fn let_others_run(&mut self) -> Result<(), Error> {
+        let waited = Readable {
+            stream: &mut self.stream,
+            pended: false,
+        }
+        .await?;
+        if !waited {
+            futures_lite::future::yield_now().await;
+        }
+        self.budget.renew();
+        Ok(())
     }
 
     /// Reads once into the connection, first waiting until the stream is readable when `wait`

@@ -1,9 +1,10 @@
 //! Echo server on smol: many connections as tasks on one thread pool, every version.
 //!
-//! `cargo run --release --example smol_echo_server -- [ADDR]` (default `127.0.0.1:9001`).
-//! Same contract as `echo_server`: prints `listening on ws://ADDR` once it accepts
-//! connections, logs each connection's version and path to stderr, echoes every text and binary
-//! message unchanged (up to 16 MiB) and answers close. The pool has one thread per core
+//! `cargo run --release --example smol_echo_server -- [ADDR] [--no-deflate]` (default
+//! `127.0.0.1:9001`). Same contract as `echo_server`: prints `listening on ws://ADDR` once it
+//! accepts connections, logs each connection's version and path to stderr, echoes every text
+//! and binary message unchanged (up to 16 MiB) and answers close; permessage-deflate is
+//! accepted when a client offers it, unless `--no-deflate`. The pool has one thread per core
 //! (`SMOL_THREADS` overrides it); the WebSocket work is the runtime-free driver in
 //! `async_ws/mod.rs`. Echoes are queued and written once per batch of input, a connection is
 //! read again only once its socket is readable, and a connection whose client floods it yields
@@ -23,12 +24,17 @@ use std::time::Duration;
 use async_ws::{AsyncWebSocket, Transport, WriteDeadline};
 use smol::{Async, Executor, Timer};
 use wsmachine::blocking::Error;
+use wsmachine::deflate::DeflateConfig;
 use wsmachine::drive::Decision;
 use wsmachine::{Config, Version};
 
 fn main() {
-    let addr = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let deflate = !args.iter().any(|a| a == "--no-deflate");
+    let addr = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .cloned()
         .unwrap_or_else(|| "127.0.0.1:9001".into());
     let threads = std::env::var("SMOL_THREADS")
         .ok()
@@ -42,7 +48,11 @@ fn main() {
         let executor = executor.clone();
         std::thread::spawn(move || smol::block_on(executor.run(smol::future::pending::<()>())));
     }
-    smol::block_on(executor.run(listen(executor.clone(), addr)));
+    let mut config = Config::default();
+    if deflate {
+        config.deflate = Some(DeflateConfig::new());
+    }
+    smol::block_on(executor.run(listen(executor.clone(), addr, config)));
 }
 
 /// How long a client may leave its echoes unread once the socket's send buffer is full.
@@ -56,7 +66,7 @@ impl Transport for Async<TcpStream> {
     }
 }
 
-async fn listen(executor: Arc<Executor<'static>>, addr: String) {
+async fn listen(executor: Arc<Executor<'static>>, addr: String, config: Config) {
     let bound = addr
         .to_socket_addrs()
         .and_then(|mut a| a.next().ok_or_else(|| io::Error::other("no address")))
@@ -78,7 +88,7 @@ async fn listen(executor: Arc<Executor<'static>>, addr: String) {
     );
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => executor.spawn(serve(stream)).detach(),
+            Ok((stream, _)) => executor.spawn(serve(stream, config)).detach(),
             Err(e) => {
                 eprintln!("smol_echo_server: accept failed: {e}");
                 // Out of descriptors, most likely: give connections time to end.
@@ -91,7 +101,7 @@ async fn listen(executor: Arc<Executor<'static>>, addr: String) {
 /// How long a client may take to send its request.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-async fn serve(io: Async<TcpStream>) {
+async fn serve(io: Async<TcpStream>, config: Config) {
     let peer = io
         .get_ref()
         .peer_addr()
@@ -100,7 +110,7 @@ async fn serve(io: Async<TcpStream>) {
     let _ = io.get_ref().set_nodelay(true);
     let stream = WriteDeadline::new(io, WRITE_TIMEOUT, Timer::after);
     let mut path = String::new();
-    let accept = AsyncWebSocket::accept_with(stream, Config::default(), |request| {
+    let accept = AsyncWebSocket::accept_with(stream, config, |request| {
         path = request.target().to_string();
         Decision::websocket_only(request, b"this is a WebSocket echo server\n")
     });

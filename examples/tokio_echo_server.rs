@@ -1,35 +1,45 @@
 //! Echo server on tokio, every version, over the runtime-free driver in `async_ws/mod.rs`
 //! through `tokio_util::compat`.
 //!
-//! `cargo run --release --example tokio_echo_server -- [ADDR] [--no-deflate]` (default
-//! `127.0.0.1:9001`). Same contract as `echo_server` and `smol_echo_server`: prints
-//! `listening on ws://ADDR` once it accepts connections, logs each connection's version and
-//! path to stderr, echoes every text and binary message unchanged (up to 16 MiB) and answers
-//! close; a plain HTTP request gets 426. permessage-deflate is accepted when a client offers
-//! it, unless `--no-deflate`; the log line then ends with `extensions: ` and the agreed
-//! `Sec-WebSocket-Extensions` value. A client must send its request within 10 s, and one that
-//! leaves its echoes unread for 10 s once the socket's buffers are full is dropped.
+//! `cargo run --release --example tokio_echo_server -- [ADDR] [--no-deflate] [--cert FILE --key FILE]`
+//! (default `127.0.0.1:9001`). Same contract as `echo_server` and `smol_echo_server`: prints
+//! `listening on ws://ADDR` (or `wss://`) once it accepts connections, logs each connection's
+//! version and path to stderr, echoes every text and binary message unchanged (up to 16 MiB)
+//! and answers close; a plain HTTP request gets 426. permessage-deflate is accepted when a
+//! client offers it, unless `--no-deflate`; the log line then ends with `extensions: ` and the
+//! agreed `Sec-WebSocket-Extensions` value. A client must send its request within 10 s, and one
+//! that leaves its echoes unread for 10 s once the socket's buffers are full is dropped.
 //!
-//! Once open, a connection is two tasks over the two halves of its socket. The reader reads
-//! messages and hands the echoes, and what they oblige the writer to send (pongs, the close
-//! reply), to the writer over a bounded channel; the writer queues all that is ready and writes
-//! it at once, so a batch of input costs one write, and a full channel stops the reader, so a
-//! client that does not read its echoes stops being read.
+//! With `--cert` (a PEM certificate chain, the server's first) and `--key` (its PEM private
+//! key) it serves `wss://` over TLS (tokio-rustls). The TLS handshake runs in the connection's
+//! task, within the same 10 s as the WebSocket handshake; a failed one is logged and drops only
+//! that connection.
+//!
+//! Once open, a connection is two tasks over the two halves of its socket (of its TLS stream,
+//! which they share). The reader reads messages and hands the echoes, and what they oblige the
+//! writer to send (pongs, the close reply), to the writer over a bounded channel; the writer
+//! queues all that is ready and writes it at once, so a batch of input costs one write, and a
+//! full channel stops the reader, so a client that does not read its echoes stops being read.
 
 #[allow(dead_code)] // each example uses a part of the driver
 #[path = "async_ws/mod.rs"]
 mod async_ws;
+#[allow(dead_code)] // the blocking helpers are the std examples'
+#[path = "tls/mod.rs"]
+mod tls;
 #[path = "tokio_io/mod.rs"]
 mod tokio_io;
 
 use std::pin::Pin;
 use std::time::Duration;
 
-use async_ws::{AsyncReader, AsyncWebSocket, AsyncWriter, WriteDeadline};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use async_ws::{AsyncReader, AsyncWebSocket, AsyncWriter, Transport, WriteDeadline};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 use wsmachine::blocking::Error;
 use wsmachine::deflate::negotiate::accept_offers;
@@ -37,7 +47,7 @@ use wsmachine::deflate::DeflateConfig;
 use wsmachine::drive::{Decision, Message};
 use wsmachine::{Config, Owed, Version};
 
-/// How long a client may take to send its request.
+/// How long a client may take to send its request, its TLS handshake included.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a client may leave its echoes unread once the socket's send buffer is full.
@@ -47,15 +57,38 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// client's input stays in the socket's buffers.
 const CHANNEL_DEPTH: usize = 64;
 
+fn usage() -> ! {
+    eprintln!("usage: tokio_echo_server [ADDR] [--no-deflate] [--cert FILE --key FILE]");
+    std::process::exit(2);
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let deflate = !args.iter().any(|a| a == "--no-deflate");
-    let addr = args
-        .iter()
-        .find(|a| !a.starts_with("--"))
-        .cloned()
-        .unwrap_or_else(|| "127.0.0.1:9001".into());
+    let mut args = std::env::args().skip(1);
+    let mut deflate = true;
+    let mut addr = None;
+    let (mut cert, mut key) = (None, None);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--no-deflate" => deflate = false,
+            "--cert" => cert = Some(args.next().unwrap_or_else(|| usage())),
+            "--key" => key = Some(args.next().unwrap_or_else(|| usage())),
+            _ if addr.is_none() && !arg.starts_with("--") => addr = Some(arg),
+            _ => usage(),
+        }
+    }
+    let addr = addr.unwrap_or_else(|| "127.0.0.1:9001".into());
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => match tls::server_config(&cert, &key, tls::HTTP1) {
+            Ok(config) => Some(TlsAcceptor::from(config)),
+            Err(e) => {
+                eprintln!("tokio_echo_server: {e}");
+                std::process::exit(1);
+            }
+        },
+        (None, None) => None,
+        _ => usage(),
+    };
     let listener = match TcpListener::bind(&addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -64,13 +97,14 @@ async fn main() {
         }
     };
     println!(
-        "listening on ws://{}",
+        "listening on {}://{}",
+        if tls.is_some() { "wss" } else { "ws" },
         listener.local_addr().map(|a| a.to_string()).unwrap_or(addr)
     );
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(serve(stream, deflate));
+                tokio::spawn(serve(stream, deflate, tls.clone()));
             }
             Err(e) => {
                 eprintln!("tokio_echo_server: accept failed: {e}");
@@ -88,20 +122,63 @@ enum Out {
     Owed(Owed),
 }
 
-type Reader = AsyncReader<Compat<OwnedReadHalf>>;
+type Reader<A> = AsyncReader<Compat<A>>;
 /// The write half, failing once it makes no progress for [`WRITE_TIMEOUT`].
-type Stalling = WriteDeadline<Compat<OwnedWriteHalf>, Pin<Box<Sleep>>>;
-type Writer = AsyncWriter<Stalling>;
+type Stalling<B> = WriteDeadline<Compat<B>, Pin<Box<Sleep>>>;
+type Writer<B> = AsyncWriter<Stalling<B>>;
 
-async fn serve(stream: TcpStream, deflate: bool) {
+/// rustls over tokio has no readiness of its own to offer (the socket's says nothing about
+/// plaintext rustls already holds): the driver's read waits.
+impl Transport for Compat<TlsStream<TcpStream>> {}
+
+async fn serve(stream: TcpStream, deflate: bool, tls: Option<TlsAcceptor>) {
     let peer = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     let _ = stream.set_nodelay(true);
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let Some(acceptor) = tls else {
+        return echo(
+            stream,
+            peer,
+            deflate,
+            false,
+            deadline,
+            TcpStream::into_split,
+        )
+        .await;
+    };
+    // In the connection's task: a slow TLS client holds up no one else.
+    let stream = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return eprintln!("{peer}: TLS handshake failed: {e}"),
+        Err(_) => return eprintln!("{peer}: TLS handshake timed out"),
+    };
+    // A TLS session is one state for both directions (records, keys, alerts), so its halves
+    // share it behind tokio's lock rather than owning a socket half each.
+    echo(stream, peer, deflate, true, deadline, tokio::io::split).await;
+}
+
+/// Serves one connection over `stream`, plain or TLS, whose opening handshake must end by
+/// `deadline`; `split` gives the reader and writer tasks their halves.
+async fn echo<S, A, B>(
+    stream: S,
+    peer: String,
+    deflate: bool,
+    secure: bool,
+    deadline: Instant,
+    split: fn(S) -> (A, B),
+) where
+    Compat<S>: Transport,
+    S: AsyncRead + AsyncWrite,
+    A: AsyncRead + Unpin + Send + 'static,
+    B: AsyncWrite + Unpin + Send + 'static,
+{
     let mut path = String::new();
     let mut agreed = None;
     let mut config = Config::default();
+    config.secure = secure;
     if deflate {
         config.deflate = Some(DeflateConfig::new());
     }
@@ -115,7 +192,7 @@ async fn serve(stream: TcpStream, deflate: bool) {
         }
         Decision::websocket_only(request, b"this is a WebSocket echo server\n")
     });
-    let ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+    let ws = match tokio::time::timeout_at(deadline, accept).await {
         Err(_) => {
             eprintln!("{peer}: handshake timed out");
             return;
@@ -138,16 +215,16 @@ async fn serve(stream: TcpStream, deflate: bool) {
         "{peer}: {} {path}{extensions}",
         ws.version().map_or("?", Version::as_str)
     );
-    let split = ws
+    let halves = ws
         .into_split(|stream| {
-            let (read, write) = stream.into_inner().into_split();
+            let (read, write) = split(stream.into_inner());
             let write = WriteDeadline::new(write.compat_write(), WRITE_TIMEOUT, |d| {
                 Box::pin(tokio::time::sleep(d))
             });
             (read.compat(), write)
         })
         .await;
-    let (reader, writer) = match split {
+    let (reader, writer) = match halves {
         Ok(halves) => halves,
         Err(e) => {
             eprintln!("{peer}: {e}");
@@ -161,7 +238,11 @@ async fn serve(stream: TcpStream, deflate: bool) {
 
 /// The reader task: ends after the close, a violation or a failed read, having handed the
 /// writer what it owes; dropping the channel then tells the writer to finish.
-async fn read_half(mut reader: Reader, out: mpsc::Sender<Out>, peer: String) {
+async fn read_half<A: AsyncRead + Unpin>(
+    mut reader: Reader<A>,
+    out: mpsc::Sender<Out>,
+    peer: String,
+) {
     loop {
         let message = reader.read().await;
         // Ahead of the echo: a pong or close reply answers what came before it.
@@ -192,8 +273,8 @@ async fn read_half(mut reader: Reader, out: mpsc::Sender<Out>, peer: String) {
 }
 
 /// The writer task: applies everything the channel has ready, then writes it in one go.
-async fn write_half(
-    mut writer: Writer,
+async fn write_half<B: AsyncWrite + Unpin>(
+    mut writer: Writer<B>,
     mut echoes: mpsc::Receiver<Out>,
     reader: tokio::task::AbortHandle,
     peer: String,

@@ -147,6 +147,10 @@ pub fn accept(config: &Arc<ServerConfig>, tcp: TcpStream) -> Result<ServerStream
     handshake(rustls::StreamOwned::new(conn, tcp))
 }
 
+/// How long the whole TLS handshake may take: a peer trickling its handshake a byte at a
+/// time is cut off here, not only a silent one (whose read the socket's timeout ends).
+const HANDSHAKE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn handshake<C, D>(
     mut stream: rustls::StreamOwned<C, TcpStream>,
 ) -> Result<rustls::StreamOwned<C, TcpStream>, String>
@@ -154,8 +158,30 @@ where
     C: std::ops::DerefMut<Target = rustls::ConnectionCommon<D>>,
     D: rustls::SideData,
 {
+    let started = std::time::Instant::now();
+    let timed_out = || Err("TLS handshake timed out".to_string());
+    // One read or write at a time (not `complete_io`, which loops until the handshake is
+    // done), so that the deadline is checked between them.
     while stream.conn.is_handshaking() {
-        match stream.conn.complete_io(&mut stream.sock) {
+        if started.elapsed() > HANDSHAKE_LIMIT {
+            return timed_out();
+        }
+        let io = if stream.conn.wants_write() {
+            stream.conn.write_tls(&mut stream.sock)
+        } else {
+            stream.conn.read_tls(&mut stream.sock).and_then(|n| {
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                // rustls reports its own errors (a refused certificate, say) as `InvalidData`.
+                stream
+                    .conn
+                    .process_new_packets()
+                    .map(|_| n)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            })
+        };
+        match io {
             Ok(_) => {}
             Err(e)
                 if matches!(
@@ -163,10 +189,20 @@ where
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                return Err("TLS handshake timed out".into())
+                return timed_out()
             }
-            // rustls wraps its own errors (a refused certificate, say) as `InvalidData`.
-            Err(e) => return Err(format!("TLS handshake failed: {e}")),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                // An alert explaining a refusal goes out before the connection ends.
+                let _ = stream.conn.write_tls(&mut stream.sock);
+                return Err(format!("TLS handshake failed: {e}"));
+            }
+        }
+    }
+    // The handshake's last flight (a client's Finished) may still be queued.
+    while stream.conn.wants_write() {
+        if let Err(e) = stream.conn.write_tls(&mut stream.sock) {
+            return Err(format!("TLS handshake failed: {e}"));
         }
     }
     Ok(stream)

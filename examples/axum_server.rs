@@ -16,6 +16,8 @@
 //!   (`Connection::framed_server`) through the runtime-free driver in `async_ws/mod.rs`,
 //!   echoing text and binary messages unchanged and answering close. Echoes are queued and
 //!   written once per batch of input.
+//! - A request head must arrive whole within 10 s, and a WebSocket whose client takes no
+//!   bytes for 10 s is dropped: a slow or stuck client cannot hold a connection for ever.
 //!
 //! Each WebSocket is logged to stderr: peer, version, path, subprotocol and extensions.
 
@@ -24,9 +26,11 @@
 mod async_ws;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
-use async_ws::{AsyncWebSocket, Transport};
+use async_ws::{AsyncWebSocket, Transport, WriteDeadline};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{Html, IntoResponse, Response};
@@ -34,8 +38,14 @@ use axum::routing::get;
 use axum::Router;
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::{service_fn, Service};
 use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::time::Sleep;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 use wsmachine::deflate::negotiate::accept_offers;
 use wsmachine::deflate::{DeflateConfig, DeflateParams};
@@ -47,6 +57,14 @@ const SUBPROTOCOL: &str = "chat";
 
 /// The versions this server upgrades, as `Sec-WebSocket-Version` lists them in a 426.
 const VERSIONS: &str = "13, 8, 7";
+
+/// How long a client may take to send a whole request head: one that trickles it in, or
+/// sends none, would otherwise hold its connection for ever.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a write to a WebSocket may make no progress before the connection is dropped:
+/// a client that sends but never reads would otherwise hold its task and its queue for ever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const USAGE: &str =
     "usage: axum_server [ADDR] [--allow-origin ORIGIN]... [--no-deflate] (default 127.0.0.1:9003)";
@@ -64,6 +82,9 @@ type Upgrade = Compat<TokioIo<Upgraded>>;
 
 /// Hyper's upgraded stream has no readiness of its own to offer: the driver's read waits.
 impl Transport for Upgrade {}
+
+/// What the driver runs on: the upgraded stream, whose writes give up after [`WRITE_TIMEOUT`].
+type Deadlined = WriteDeadline<Upgrade, Pin<Box<Sleep>>>;
 
 #[tokio::main]
 async fn main() {
@@ -87,7 +108,7 @@ async fn main() {
         }
     }
     let addr = addr.unwrap_or_else(|| "127.0.0.1:9003".into());
-    let listener = match tokio::net::TcpListener::bind(&addr).await {
+    let listener = match TcpListener::bind(&addr).await {
         Ok(l) => l,
         Err(e) => fail(&format!("axum_server: cannot listen on {addr}: {e}")),
     };
@@ -103,14 +124,76 @@ async fn main() {
         .route("/ws", get(websocket).fallback(websocket))
         .with_state(settings);
     println!("listening on http://{local}");
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await;
-    if let Err(e) = served {
-        fail(&format!("axum_server: {e}"));
+    serve(listener, app).await;
+}
+
+/// Serves `app` until [`shutdown`], then waits for the HTTP connections in progress.
+///
+/// Not `axum::serve`: it builds hyper's connections itself and offers no way to set the
+/// header read timeout.
+async fn serve(listener: TcpListener, app: Router) {
+    // Every connection holds a receiver: the sender learns when the last one is gone.
+    let (stop, stopping) = watch::channel(());
+    let mut signal = std::pin::pin!(shutdown());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors, mostly: retrying at once would spin.
+                    eprintln!("axum_server: accept: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            _ = &mut signal => break,
+        };
+        tokio::spawn(connection(stream, peer, app.clone(), stopping.clone()));
+    }
+    drop(listener);
+    drop(stopping);
+    let _ = stop.send(());
+    stop.closed().await;
+}
+
+/// One HTTP/1.1 connection: its requests go to `app`, which finds the peer in `ConnectInfo`
+/// as it would under `axum::serve`.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    mut stopping: watch::Receiver<()>,
+) {
+    let app = TowerToHyperService::new(app);
+    let service = service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        app.call(req)
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    let conn = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    let mut stopped = false;
+    let served = loop {
+        tokio::select! {
+            served = conn.as_mut() => break served,
+            _ = stopping.changed(), if !stopped => {
+                stopped = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    };
+    match served {
+        Err(e) if e.is_timeout() => eprintln!(
+            "{peer}: no complete request head within {} s: closed",
+            HEADER_TIMEOUT.as_secs()
+        ),
+        Err(e) => eprintln!("{peer}: http: {e}"),
+        Ok(()) => {}
     }
 }
 
@@ -119,8 +202,8 @@ fn fail(message: &str) -> ! {
     std::process::exit(2);
 }
 
-/// Ctrl-C or SIGTERM: stop accepting. Upgraded connections are detached from the server and
-/// end with the process.
+/// Ctrl-C or SIGTERM: stop accepting and let HTTP connections finish their requests.
+/// Upgraded connections are detached from the server and end with the process.
 async fn shutdown() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -172,11 +255,12 @@ async fn websocket(
         Ok(upgrading) => upgrading,
         Err(refusal) => {
             let refusal = refusal.into_response();
-            let origin = req
-                .headers()
-                .get(header::ORIGIN)
-                .map(|o| format!(" (origin {o:?})"))
-                .unwrap_or_default();
+            let origins: Vec<_> = req.headers().get_all(header::ORIGIN).iter().collect();
+            let origin = match origins.as_slice() {
+                [] => String::new(),
+                [o] => format!(" (origin {o:?})"),
+                all => format!(" (origins {all:?})"),
+            };
             eprintln!(
                 "{peer}: {} {}{origin} -> {}",
                 req.method(),
@@ -213,7 +297,12 @@ async fn websocket(
     let path = req.uri().path().to_owned();
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => echo(TokioIo::new(upgraded).compat(), upgrading, peer, path).await,
+            Ok(upgraded) => {
+                let io = WriteDeadline::new(TokioIo::new(upgraded).compat(), WRITE_TIMEOUT, |d| {
+                    Box::pin(tokio::time::sleep(d))
+                });
+                echo(io, upgrading, peer, path).await
+            }
             Err(e) => eprintln!("{peer}: upgrade failed: {e}"),
         }
     });
@@ -262,6 +351,13 @@ fn check_upgrade(req: &Request, settings: &Settings) -> Result<Upgrading, Refusa
             "`Connection` must carry the `upgrade` token\n",
         ));
     }
+    // RFC 6455 §4.1: one version. With two, which one the client speaks is anyone's guess.
+    if headers.get_all("sec-websocket-version").iter().count() > 1 {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "`Sec-WebSocket-Version` must be one value\n",
+        ));
+    }
     let version =
         match text("sec-websocket-version").map(str::trim) {
             Some("13") => Version::Hybi13,
@@ -282,17 +378,29 @@ fn check_upgrade(req: &Request, settings: &Settings) -> Result<Upgrading, Refusa
             ))
         }
     }
-    // Hybi-07/08 browsers sent their origin as `Sec-WebSocket-Origin`.
-    let origin = text("origin").or_else(|| text("sec-websocket-origin"));
-    if let Some(origin) = origin {
+    // Hybi-07/08 browsers sent their origin as `Sec-WebSocket-Origin`. A browser sends one
+    // origin (RFC 6455 §4.1, RFC 6454 §7): a request with more is forged, and judging it by
+    // any one of its values would let the others through. So every value present must pass.
+    for name in ["origin", "sec-websocket-origin"] {
+        let mut values = headers.get_all(name).iter();
+        let (Some(origin), None) = (values.next(), values.next()) else {
+            if headers.contains_key(name) {
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    "`Origin` must be one value\n",
+                ));
+            }
+            continue;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return Err(refuse(StatusCode::FORBIDDEN, "unreadable `Origin`\n"));
+        };
         if !settings.origins.iter().any(|o| o == origin) {
             return Err(refuse(
                 StatusCode::FORBIDDEN,
                 "this origin may not open a WebSocket here\n",
             ));
         }
-    } else if headers.contains_key("origin") || headers.contains_key("sec-websocket-origin") {
-        return Err(refuse(StatusCode::FORBIDDEN, "unreadable `Origin`\n"));
     }
     let offered = |name| {
         headers
@@ -342,7 +450,7 @@ impl IntoResponse for Refusal {
     }
 }
 
-async fn echo(io: Upgrade, upgrading: Upgrading, peer: SocketAddr, path: String) {
+async fn echo(io: Deadlined, upgrading: Upgrading, peer: SocketAddr, path: String) {
     let mut conn = Connection::framed_server(upgrading.version, Config::default());
     let mut extensions = String::new();
     if let Some((params, answer)) = upgrading.deflate {

@@ -11,7 +11,10 @@
 #     write (nothing read ahead by hyper may be lost), the server's own Origin, the
 #     subprotocol `chat`, Sec-WebSocket-Accept;
 #   - curl: `/`, `/health`, a foreign Origin (403), a plain GET on /ws (426), a bad key (400),
-#     a POST upgrade (400), an HTTP/1.0 upgrade (400), an unknown version (426).
+#     a POST upgrade (400), an HTTP/1.0 upgrade (400), an unknown version (426), two Origin
+#     headers with the allowed one first (400), two Sec-WebSocket-Version headers (400);
+#   - a raw socket trickling a request head a byte at a time: closed by the header read
+#     timeout (10 s) within 15 s.
 # Installs the peers with conformance/peers/install.sh. Ends with `axum: N passed, M failed`;
 # exits non-zero if anything failed. Every step is bounded by `timeout`.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -155,6 +158,46 @@ http_check "HTTP/1.0 upgrade" 400 'HTTP/1.1' --http1.0 "${upgrade[@]}" "${good_k
     "$main_url/ws"
 http_check "Sec-WebSocket-Version: 99" 426 'Version' -H 'Upgrade: websocket' \
     -H 'Connection: Upgrade' -H 'Sec-WebSocket-Version: 99' "${good_key[@]}" "$main_url/ws"
+# Both repeated headers lead with a value that passes alone: only the repeat is refused.
+http_check "two Origin headers, allowed first" 400 'Origin' "${upgrade[@]}" "${good_key[@]}" \
+    -H "Origin: $main_url" -H 'Origin: http://evil.example' "$main_url/ws"
+http_check "two Sec-WebSocket-Version headers" 400 'Version' -H 'Upgrade: websocket' \
+    -H 'Connection: Upgrade' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Version: 8' \
+    "${good_key[@]}" "$main_url/ws"
+
+# A request head sent one byte every half second, never finished: the server must hang up
+# after its 10 s header read timeout, not wait for the rest.
+cat >"$work/stall.py" <<'EOF'
+import select, socket, sys, time
+host, port = sys.argv[1].split(":")
+head = b"GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nX-Padding: " % sys.argv[1].encode()
+head += b"x" * 64
+s = socket.create_connection((host, int(port)), timeout=5)
+start = time.monotonic()
+for i in range(30):
+    if i < len(head):
+        try:
+            s.send(head[i:i + 1])
+        except OSError:
+            break
+    readable, _, _ = select.select([s], [], [], 0.5)
+    if readable:
+        try:
+            data = s.recv(4096)
+        except OSError:
+            data = b""
+        if not data or data.startswith(b"HTTP/1.1 408"):
+            break
+else:
+    print("FAIL: still open after %.1f s" % (time.monotonic() - start))
+    sys.exit(1)
+elapsed = time.monotonic() - start
+if elapsed < 8:
+    print("FAIL: closed after %.1f s, before the header read timeout" % elapsed)
+    sys.exit(1)
+print("ok (closed after %.1f s)" % elapsed)
+EOF
+client "raw socket: a stalled request head is closed" 25 python3 "$work/stall.py" "${main_url#http://}"
 
 # Every server survived its clients.
 [ "$(running)" = "${#pids[@]}" ] || fail "a server exited during the checks" "$work/main.err"

@@ -16,10 +16,36 @@
 //! - `CONNECT` with `:protocol websocket` on `/ws` and `sec-websocket-version: 13`: 200 (with
 //!   `sec-websocket-protocol: chat` when the client offered `chat`; no key and no accept
 //!   header, RFC 8441 §5), then an echo of text and binary messages on that stream and an
-//!   answer to close. Any number of them share the connection.
+//!   answer to close. Up to [`MAX_STREAMS`] of them share the connection at once.
 //!
 //! A connection that chose `http/1.1`, or no ALPN protocol at all, gets the RFC 6455 upgrade
 //! on `/ws` (wsmachine's own server handshake) and the same page on `/`.
+//!
+//! What one HTTP/2 connection tolerates:
+//!
+//! - SETTINGS_MAX_CONCURRENT_STREAMS is [`MAX_STREAMS`] (100): a client that opens more
+//!   streams than that has them refused (RST_STREAM REFUSED_STREAM), and the WebSockets
+//!   already open are unaffected.
+//! - The connection window is 1 MiB and each stream's 256 KiB: that much WebSocket data may
+//!   be in flight unread, after which the client waits for WINDOW_UPDATE.
+//! - h2 also counts DATA frames that carry fewer than 256 bytes and have been received but
+//!   not yet read by their stream, each as 256 bytes minus its payload, against a budget of
+//!   [`DATA_FRAME_BUDGET`] (1 MiB): about 4,000 such frames at once over all the
+//!   connection's streams. Beyond that h2 sends GOAWAY ENHANCE_YOUR_CALM and the connection
+//!   and every WebSocket on it end. Streams are read as soon as frames arrive, so this is
+//!   reached only by a burst of thousands of tiny frames faster than the server takes them,
+//!   or by a client that keeps sending tiny frames on streams whose echoes it does not read
+//!   (such a stream stops reading while its writes wait, until [`IO_TIMEOUT`] drops it).
+//!   A burst of 1,000 one-message DATA frames on one stream, or one message on each of 100
+//!   streams, is within it.
+//! - A WebSocket whose peer takes no bytes for [`IO_TIMEOUT`] (10 s) while the server has
+//!   output for it is dropped, over HTTP/2 as over HTTP/1.1; on HTTP/2 its stream is reset
+//!   after up to [`DRAIN_TIMEOUT`] more for the peer to end its side. A WebSocket
+//!   that is merely idle is kept: there is no idle timeout, nor one for an HTTP/2 connection
+//!   with no streams.
+//!
+//! On the HTTP/1.1 path the request must be complete and answered within
+//! [`REQUEST_TIMEOUT`] (10 s).
 //!
 //! Each WebSocket is logged to stderr: `h2 connection N stream M: websocket /ws`, where N
 //! counts TCP connections and M is the HTTP/2 stream identifier, or `http/1.1: websocket /ws`.
@@ -32,11 +58,12 @@ mod h2_ws;
 #[path = "tls/mod.rs"]
 mod tls;
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_ws::{AsyncWebSocket, Transport};
+use async_ws::{AsyncWebSocket, Transport, WriteDeadline};
 use bytes::Bytes;
 use h2::ext::Protocol;
 use h2::server::SendResponse;
@@ -44,6 +71,7 @@ use h2::RecvStream;
 use h2_ws::H2Stream;
 use http::{Method, Request, Response, StatusCode};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Sleep;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
@@ -57,6 +85,30 @@ const SUBPROTOCOL: &str = "chat";
 /// ending its side of the stream.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an HTTP/1.1 client may take to send its request and take the answer: a request
+/// that never completes would otherwise hold its connection and task for good.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a WebSocket's write may wait for a peer that takes no bytes before the WebSocket
+/// is dropped, so that a peer that stops reading cannot hold its task and buffers for ever.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// SETTINGS_MAX_CONCURRENT_STREAMS: each stream is a task and buffers, so one connection
+/// may not open WebSockets without bound.
+const MAX_STREAMS: u32 = 100;
+
+/// The windows the server grants: larger than HTTP/2's 65,535-byte default so that many
+/// WebSockets, or one busy one, are not held to a few round trips' worth of data.
+const CONNECTION_WINDOW: u32 = 1 << 20;
+const STREAM_WINDOW: u32 = 256 << 10;
+
+/// h2's allowance for the overhead of small DATA frames buffered but not yet read (each
+/// counts as 256 bytes less its payload). Its default, half the connection window with a
+/// floor of 25,600 bytes, admits only about 130 tiny frames with the default window (about
+/// 2,000 with [`CONNECTION_WINDOW`]): a burst of small WebSocket messages, one per DATA
+/// frame, on a single stream would end the connection and every WebSocket on it.
+const DATA_FRAME_BUDGET: usize = 1 << 20;
 
 const USAGE: &str =
     "usage: h2_server [ADDR] --cert FILE --key FILE [--no-connect-protocol] (default 127.0.0.1:9004)";
@@ -101,6 +153,13 @@ run(2);
 </script>
 </body></html>
 "#;
+
+/// A stream whose writes fail after [`IO_TIMEOUT`] without progress.
+type Deadline<T> = WriteDeadline<T, Pin<Box<Sleep>>>;
+
+fn with_deadline<T>(io: T) -> Deadline<T> {
+    WriteDeadline::new(io, IO_TIMEOUT, |d| Box::pin(tokio::time::sleep(d)))
+}
 
 /// The TLS stream on the HTTP/1.1 path, as the driver sees it.
 type Tls = Compat<TlsStream<TcpStream>>;
@@ -166,7 +225,7 @@ async fn main() {
                     eprintln!("h2 connection {n}: {e}");
                 }
             } else {
-                serve_http1(tls.compat()).await;
+                serve_http1(with_deadline(tls.compat())).await;
             }
         });
     }
@@ -183,6 +242,11 @@ async fn serve_h2(
     connect_protocol: bool,
 ) -> Result<(), h2::Error> {
     let mut builder = h2::server::Builder::new();
+    builder
+        .max_concurrent_streams(MAX_STREAMS)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .initial_window_size(STREAM_WINDOW)
+        .data_frame_budget(DATA_FRAME_BUDGET);
     if connect_protocol {
         builder.enable_connect_protocol();
     }
@@ -285,18 +349,18 @@ async fn handle_h2(request: Request<RecvStream>, respond: SendResponse<Bytes>, n
         Err(e) => return eprintln!("h2 connection {n} stream {stream_id}: {e}"),
     };
     eprintln!("h2 connection {n} stream {stream_id}: websocket {path}");
-    let stream = H2Stream::new(request.into_body(), send);
+    let stream = with_deadline(H2Stream::new(request.into_body(), send));
     let conn = Connection::framed_server(Version::Hybi13, Config::default());
     let label = format!("h2 connection {n} stream {stream_id}");
     let mut ws = AsyncWebSocket::from_open(stream, conn);
     async_ws::echo(&mut ws, &label).await;
     // The stream is dropped once the peer has ended its side too, so that it closes rather
     // than being reset.
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, ws.get_mut().drain()).await;
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, h2_ws::drain(ws.get_mut())).await;
 }
 
-async fn serve_http1(tls: Tls) {
-    let result = AsyncWebSocket::accept_with(tls, Config::default(), |request| {
+async fn serve_http1(tls: Deadline<Tls>) {
+    let accept = AsyncWebSocket::accept_with(tls, Config::default(), |request| {
         match (request.version(), request.path()) {
             (Some(_), "/ws") => {
                 let chat = request.protocols().any(|p| p == SUBPROTOCOL);
@@ -319,8 +383,10 @@ async fn serve_http1(tls: Tls) {
                 body: b"not found\n".to_vec(),
             },
         }
-    })
-    .await;
+    });
+    let Ok(result) = tokio::time::timeout(REQUEST_TIMEOUT, accept).await else {
+        return eprintln!("http/1.1: no complete request within {REQUEST_TIMEOUT:?}");
+    };
     match result {
         Ok(mut ws) => {
             eprintln!("http/1.1: websocket /ws");

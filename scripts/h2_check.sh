@@ -12,7 +12,9 @@
 #     --no-connect-protocol must fall back to HTTP/1.1, which shows the check can tell;
 #   - PyPI h2 (pinned below, installed into conformance/peers/.venv): a raw HTTP/2 client
 #     that checks SETTINGS_ENABLE_CONNECT_PROTOCOL, sends an extended CONNECT and exchanges
-#     hand-made masked frames (text echo, close 1000) on the stream;
+#     hand-made masked frames (text echo, close 1000) on the stream; and, on another
+#     connection, a burst of 1000 small messages, one per DATA frame, all to be echoed
+#     without GOAWAY (h2 counts small DATA frames buffered unread against a budget);
 #   - examples/h2_client.rs: three WebSockets over one connection;
 #   - PyPI websockets over TLS with ALPN http/1.1: the RFC 6455 upgrade on the same port.
 # Ends with `h2: N passed, M failed`; exits non-zero if anything failed. Every step is bounded
@@ -268,6 +270,90 @@ if timeout -k 5 30 "$PY" "$work/h2_peer.py" localhost "$port" "$ca" >"$out" 2>&1
     fi
 else
     fail "PyPI h2" "$out"
+fi
+
+# A burst of small WebSocket messages, one per DATA frame, on one stream: h2's budget for
+# small DATA frames buffered unread must not end the connection (GOAWAY ENHANCE_YOUR_CALM).
+cat >"$work/h2_burst.py" <<'EOF'
+"""COUNT one-frame text messages on one RFC 8441 stream, sent at once, all echoed."""
+import os, socket, ssl, sys, time
+import h2.config, h2.connection, h2.events
+
+host, port, ca, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+deadline = time.monotonic() + 15
+
+def fail(why):
+    print("FAIL: " + why)
+    sys.exit(1)
+
+def frame(payload):
+    mask = os.urandom(4)
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+tls = ssl.create_default_context(cafile=ca)
+tls.set_alpn_protocols(["h2"])
+sock = tls.wrap_socket(socket.create_connection((host, port), timeout=5), server_hostname=host)
+conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+conn.initiate_connection()
+sock.sendall(conn.data_to_send())
+status, received, limit = None, b"", None
+
+def pump():
+    global status, received, limit
+    if time.monotonic() > deadline:
+        fail("timed out with %d of %d echoes" % (len(received) // 9, count))
+    data = sock.recv(65536)
+    if not data:
+        fail("the server closed the connection")
+    for e in conn.receive_data(data):
+        if isinstance(e, h2.events.RemoteSettingsChanged) and 3 in e.changed_settings:
+            limit = e.changed_settings[3].new_value
+        elif isinstance(e, h2.events.ResponseReceived):
+            status = dict(e.headers).get(b":status")
+        elif isinstance(e, h2.events.DataReceived):
+            received += e.data
+            conn.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+        elif isinstance(e, h2.events.ConnectionTerminated):
+            fail("GOAWAY %r %r after %d echoes" % (e.error_code, e.additional_data, len(received) // 9))
+        elif isinstance(e, h2.events.StreamReset):
+            fail("stream reset: %r" % e.error_code)
+    out = conn.data_to_send()
+    if out:
+        sock.sendall(out)
+
+while conn.remote_settings.enable_connect_protocol != 1:
+    pump()
+stream = conn.get_next_available_stream_id()
+conn.send_headers(stream, [
+    (":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"),
+    (":path", "/ws"), (":authority", "%s:%d" % (host, port)), ("sec-websocket-version", "13"),
+])
+sock.sendall(conn.data_to_send())
+while status is None:
+    pump()
+if status != b"200":
+    fail("CONNECT answered %r" % status)
+# Each message its own DATA frame, all written in one go.
+messages = [b"msg%04d" % i for i in range(count)]
+for m in messages:
+    conn.send_data(stream, frame(m))
+sock.sendall(conn.data_to_send())
+# Every echo is an unmasked 2-byte header and the 7-byte text.
+want = b"".join(b"\x81\x07" + m for m in messages)
+while len(received) < len(want):
+    pump()
+if received[:len(want)] != want:
+    fail("echoes out of order or altered")
+conn.close_connection()
+sock.sendall(conn.data_to_send())
+sock.close()
+print("ok (%d one-frame messages on one stream, all echoed in order, no GOAWAY; MAX_CONCURRENT_STREAMS %s)" % (count, limit))
+EOF
+out=$work/h2_burst.log
+if timeout -k 5 30 "$PY" "$work/h2_burst.py" localhost "$port" "$ca" 1000 >"$out" 2>&1 && grep -q '^ok' "$out"; then
+    pass "PyPI h2 burst: $(grep -m1 '^ok' "$out")"
+else
+    fail "PyPI h2 burst" "$out"
 fi
 
 # ---------------------------------------------------------------- h2_client

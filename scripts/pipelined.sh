@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# Pipelined load against each of our echo servers, with tungstenite's as a reference: 100
-# connections with 16 messages of 20 B in flight each, then with 1 in flight, every echo
-# checked by examples/echo_load.rs. The server runs pinned to one core and the load tool to
-# the other. Prints one table row per run: messages/s, latency percentiles, and the ratio of
-# the most to the fewest echoes any connection received.
+# Pipelined load against each of our echo servers (blocking, smol, tokio, axum), with
+# tungstenite's as a reference: 100 connections with 16 messages of 20 B in flight each, then
+# with 1 in flight, every echo checked by examples/echo_load.rs. The server runs pinned to one
+# core and the load tool to the other. Prints one table row per run: messages/s, latency
+# percentiles, and the ratio of the most to the fewest echoes any connection received.
 #
 #   scripts/pipelined.sh [--syscalls]
 #
 # --syscalls also runs each server under `strace -f -c` (a shorter run, slowed by the tracing)
 # and prints the server's socket reads and writes per echo: recvfrom, recvmsg and readv, and
 # sendto, sendmsg and writev (std's TcpStream reads with recv and writes with send; plain read
-# and write go to a reactor's eventfd and to the log, and are not counted). PIPELINED_SECONDS sets the length of a
-# run (default 5); SERVERS_FROM takes the servers from another build's examples directory
-# (to compare with an older commit). Fails if any run loses or corrupts an echo; the figures
-# themselves are reported, not asserted.
+# and write go to a reactor's eventfd and to the log, and are not counted).
+#
+# PIPELINED_SECONDS sets the length of a run (default 5); PIPELINED_SERVERS lists the servers
+# to run; SERVERS_FROM takes them from another build's examples directory (to compare with an
+# older commit). Fails if any run loses or corrupts an echo; the figures themselves are
+# reported, not asserted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +29,8 @@ if $syscalls && ! command -v strace >/dev/null; then
 fi
 
 cargo build --release --example echo_server --example smol_echo_server \
-    --example tungstenite_echo_server --example echo_load
+    --example tokio_echo_server --example axum_server --example tungstenite_echo_server \
+    --example echo_load
 load="$target/release/examples/echo_load"
 servers_from="${SERVERS_FROM:-$target/release/examples}"
 
@@ -80,10 +83,19 @@ stop() {
     server_pid=""
 }
 
-# Runs the load tool; its output goes to $work/load.
+# The path each server serves WebSockets on.
+path_of() {
+    case "$1" in
+        axum_server) echo /ws ;;
+        *) echo / ;;
+    esac
+}
+
+# Runs the load tool against server $1; its output goes to $work/load.
 run_load() {
-    local port="$1" depth="$2" seconds="$3"
-    if ! "${load_cpu[@]}" "$load" "ws://127.0.0.1:$port/" --connections 100 --depth "$depth" \
+    local name="$1" port="$2" depth="$3" seconds="$4"
+    local url="ws://127.0.0.1:$port$(path_of "$name")"
+    if ! "${load_cpu[@]}" "$load" "$url" --connections 100 --depth "$depth" \
         --size 20 --seconds "$seconds" >"$work/load"; then
         echo "pipelined: the load failed against port $port (depth $depth)" >&2
         exit 1
@@ -92,7 +104,7 @@ run_load() {
 
 field() { sed -n "s/^$1//p" "$work/load"; }
 
-servers="echo_server smol_echo_server tungstenite_echo_server"
+servers="${PIPELINED_SERVERS:-echo_server smol_echo_server tokio_echo_server axum_server tungstenite_echo_server}"
 port=9460
 
 echo "| server | in flight | messages/s | p50 ms | p99 ms | p99.9 ms | most/fewest echoes |"
@@ -101,7 +113,7 @@ for name in $servers; do
     for depth in 16 1; do
         port=$((port + 1))
         start "$name" "$port"
-        run_load "$port" "$depth" "$run_seconds"
+        run_load "$name" "$port" "$depth" "$run_seconds"
         stop
         rate="$(field 'messages\/s: ')"
         read -r p50 p99 p999 < <(field 'latency ms: ' |
@@ -119,7 +131,7 @@ if $syscalls; then
         for depth in 16 1; do
             port=$((port + 1))
             start "$name" "$port" "$work/counts"
-            run_load "$port" "$depth" 2
+            run_load "$name" "$port" "$depth" 2
             stop
             echoes="$(field 'echoes: ')"
             # The summary's rows end with the call's name; the calls column is the fourth.

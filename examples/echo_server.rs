@@ -30,37 +30,8 @@ const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// How long a client may leave its echoes unread once the socket's send buffer is full.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-fn usage() -> ! {
-    eprintln!("usage: echo_server [ADDR] [--no-deflate] [--cert FILE --key FILE]");
-    std::process::exit(2);
-}
-
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut deflate = true;
-    let mut addr = None;
-    let (mut cert, mut key) = (None, None);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--no-deflate" => deflate = false,
-            "--cert" => cert = Some(args.next().unwrap_or_else(|| usage())),
-            "--key" => key = Some(args.next().unwrap_or_else(|| usage())),
-            _ if addr.is_none() && !arg.starts_with("--") => addr = Some(arg),
-            _ => usage(),
-        }
-    }
-    let addr = addr.unwrap_or_else(|| "127.0.0.1:9001".into());
-    let tls = match (cert, key) {
-        (Some(cert), Some(key)) => match tls::server_config(&cert, &key, tls::HTTP1) {
-            Ok(config) => Some(config),
-            Err(e) => {
-                eprintln!("echo_server: {e}");
-                std::process::exit(1);
-            }
-        },
-        (None, None) => None,
-        _ => usage(),
-    };
+    let tls::ServerArgs { addr, deflate, tls } = tls::server_args("echo_server");
     let listener = match TcpListener::bind(&addr) {
         Ok(l) => l,
         Err(e) => {

@@ -57,38 +57,10 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// client's input stays in the socket's buffers.
 const CHANNEL_DEPTH: usize = 64;
 
-fn usage() -> ! {
-    eprintln!("usage: tokio_echo_server [ADDR] [--no-deflate] [--cert FILE --key FILE]");
-    std::process::exit(2);
-}
-
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut deflate = true;
-    let mut addr = None;
-    let (mut cert, mut key) = (None, None);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--no-deflate" => deflate = false,
-            "--cert" => cert = Some(args.next().unwrap_or_else(|| usage())),
-            "--key" => key = Some(args.next().unwrap_or_else(|| usage())),
-            _ if addr.is_none() && !arg.starts_with("--") => addr = Some(arg),
-            _ => usage(),
-        }
-    }
-    let addr = addr.unwrap_or_else(|| "127.0.0.1:9001".into());
-    let tls = match (cert, key) {
-        (Some(cert), Some(key)) => match tls::server_config(&cert, &key, tls::HTTP1) {
-            Ok(config) => Some(TlsAcceptor::from(config)),
-            Err(e) => {
-                eprintln!("tokio_echo_server: {e}");
-                std::process::exit(1);
-            }
-        },
-        (None, None) => None,
-        _ => usage(),
-    };
+    let tls::ServerArgs { addr, deflate, tls } = tls::server_args("tokio_echo_server");
+    let tls = tls.map(TlsAcceptor::from);
     let listener = match TcpListener::bind(&addr).await {
         Ok(l) => l,
         Err(e) => {

@@ -207,3 +207,53 @@ where
     }
     Ok(stream)
 }
+
+/// An echo server's command line: `[ADDR] [--no-deflate] [--cert FILE --key FILE]`.
+#[allow(dead_code)]
+pub struct ServerArgs {
+    /// Where to listen (default `127.0.0.1:9001`).
+    pub addr: String,
+    /// Whether permessage-deflate is accepted when offered.
+    pub deflate: bool,
+    /// The TLS configuration, when `--cert` and `--key` were given.
+    pub tls: Option<Arc<ServerConfig>>,
+}
+
+/// Parses the echo servers' command line; a usage error exits with 2 and a bad certificate or
+/// key with 1, naming `program`.
+#[allow(dead_code)]
+pub fn server_args(program: &str) -> ServerArgs {
+    let usage = || -> ! {
+        eprintln!("usage: {program} [ADDR] [--no-deflate] [--cert FILE --key FILE]");
+        std::process::exit(2);
+    };
+    let mut args = std::env::args().skip(1);
+    let mut deflate = true;
+    let mut addr = None;
+    let (mut cert, mut key) = (None, None);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--no-deflate" => deflate = false,
+            "--cert" => cert = Some(args.next().unwrap_or_else(|| usage())),
+            "--key" => key = Some(args.next().unwrap_or_else(|| usage())),
+            _ if addr.is_none() && !arg.starts_with("--") => addr = Some(arg),
+            _ => usage(),
+        }
+    }
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => match server_config(&cert, &key, HTTP1) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                eprintln!("{program}: {e}");
+                std::process::exit(1);
+            }
+        },
+        (None, None) => None,
+        _ => usage(),
+    };
+    ServerArgs {
+        addr: addr.unwrap_or_else(|| "127.0.0.1:9001".into()),
+        deflate,
+        tls,
+    }
+}

@@ -16,9 +16,8 @@
 //! the stream is touched again, automatic answers and [`AsyncWebSocket::queue_text`] output
 //! go out in one write when more input is needed, a stream that was emptied is waited on
 //! ([`Transport::poll_readable`]) rather than read again at once, and after a
-//! [`Budget`]'s worth of events or bytes (a turn may overshoot by one read) the task waits for
-//! its stream's readiness, or yields, so that other connections on the same executor get
-//! their turn.
+//! [`Budget`]'s worth of events or bytes (a turn may overshoot by one read) the task writes
+//! what it queued and yields, so that other connections on the same executor get their turn.
 
 use std::future::Future;
 use std::io;
@@ -454,20 +453,14 @@ impl<T: Transport, R: KeySource> AsyncWebSocket<T, R> {
         elapsed_ms(self.started)
     }
 
-    /// Ends this connection's turn. Waiting for the stream's readiness goes through the
-    /// reactor that every connection's readiness comes from, so the connections that became
-    /// ready meanwhile are served before this one again; a bare yield would not reach the
-    /// reactor while this task stays runnable (smol's executor polls it only every so many
-    /// tasks). A stream that is ready at once, or has no readiness of its own, yields.
+    /// Ends this connection's turn: writes what the turn queued, so the peer is not kept
+    /// waiting for it, then yields. It must not wait for the stream's readiness: the turn may
+    /// end with events still undecoded in the connection and a peer that sends nothing more
+    /// until it has their answers. The executor reaches its reactor between runs of its tasks
+    /// (smol's every 200), so connections that became readable meanwhile get their turn.
     async fn let_others_run(&mut self) -> Result<(), Error> {
-        let waited = Readable {
-            stream: &mut self.stream,
-            pended: false,
-        }
-        .await?;
-        if !waited {
-            futures_lite::future::yield_now().await;
-        }
+        self.flush().await?;
+        futures_lite::future::yield_now().await;
         self.budget.renew();
         Ok(())
     }

@@ -2,9 +2,9 @@
 //! on the sans-IO core.
 //!
 //! `cargo run --release --example chat_server -- [ADDR] [--allow-origin ORIGIN]...
-//! [--ping-interval SECS] [--shutdown-after SECS]` (default `127.0.0.1:9002`; the default
-//! allowlist is the server's own origin `http://ADDR`). Prints `listening on http://ADDR` once
-//! it accepts connections.
+//! [--ping-interval SECS] [--shutdown-after SECS] [--redis URL]` (default `127.0.0.1:9002`; the
+//! default allowlist is the server's own origin `http://ADDR`). Prints `listening on
+//! http://ADDR` once it accepts connections.
 //!
 //! - `GET /` answers the chat page (plain HTTP on the same port); any other path is a 404.
 //! - `/chat` is the only WebSocket endpoint (every version); its `Origin` must be on the
@@ -15,10 +15,13 @@
 //!   round-trip time.
 //! - On SIGINT, SIGTERM or after `--shutdown-after` seconds, every connection is closed with
 //!   1001 (going away) and the server exits once they are closed (5 s at most).
+//! - With `--redis URL` (`redis://HOST:PORT/`), every server started with the same Redis is
+//!   one chat: see "Several servers" below.
 //!
 //! The server sends JSON objects, each with a `type`: `welcome` (your `id`, the `count`),
 //! `join` and `leave` (`id`, `count`), `message` (`from`, `text`), `private` (`from`, `to`,
-//! `text`), `error` (`text`) and `rtt` (`ms`).
+//! `text`), `error` (`text`), `rtt` (`ms`) and, with `--redis`, `notice` (`text`, `count`)
+//! when the other servers become unreachable or reachable again.
 //!
 //! Design: each connection is the blocking driver split in two threads. Its reader blocks in
 //! the socket's read and turns messages into registry actions; its writer owns the sending
@@ -26,11 +29,41 @@
 //! also carries what the reader owes it (pongs, the close reply). The writer's wait ends at
 //! the next timer (keepalive ping, close timeout) at the latest. No connection state is
 //! shared, and nothing wakes up while nothing happens.
+//!
+//! Several servers (`--redis`): two threads own the two Redis connections, one publishing and
+//! one subscribed. Connection threads never touch Redis: they deliver to this server's clients
+//! themselves and put what the other servers need in a bounded queue, without waiting (when it
+//! is full, that much does not leave this server).
+//!
+//! - Ids: a server takes a node number N from Redis once (`INCR wsmachine:chat:node`) and
+//!   numbers its connections N × 1,000,000 + 1, + 2, ... (node 3's first is 3000001), so ids
+//!   need no Redis once the number is known, and ids stay below 2^53 for the page's
+//!   JavaScript. A server that has used half a million ids takes a spare number in advance.
+//!   Until it has its first number, `/chat` is answered 503. When a Redis that lost its data
+//!   comes back, each server raises the counter back to its own numbers on reconnecting, so a
+//!   server started afterwards gets a new one (one started before they reconnect could not be
+//!   told apart).
+//! - Broadcasts (messages, joins, leaves) are published on `wsmachine:chat:all`, tagged with a
+//!   random token of this process; each server delivers what it receives there to its clients,
+//!   except what carries its own token, which it delivered when it was sent. Redis delivers a
+//!   publication once to each subscription, and a server holds one subscription at a time: a
+//!   message reaches each client once.
+//! - `/msg ID text` for an id of another node number is published on that node's channel
+//!   `wsmachine:chat:node:N`; the server holding ID delivers it and routes the copy for its
+//!   sender back the same way (or an error when ID has left). A channel nobody listens to means
+//!   no such connection.
+//! - `count` adds the other servers' counts, which each reports with every join and leave and
+//!   every 2 s; a server not heard from for 6 s counts for nothing.
+//! - Losing Redis: the server says `redis unavailable: ...` on stderr and sends its clients a
+//!   `notice`; broadcasts and `/msg` among its own clients go on, a `/msg` to another server's
+//!   id is answered with an error, and both threads reconnect with backoff (0.25 s doubling to
+//!   5 s; every Redis command has 1 s). Once both are back it says `redis available again` and
+//!   sends another `notice`. Nothing published while Redis was lost is replayed, and a failed
+//!   publication is not repeated: cross-server delivery is at most once, never twice.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -45,16 +78,21 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT_US: u64 = 3_000_000;
 /// How long shutdown waits for every connection to close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long shutdown waits for the last joins and leaves to reach Redis.
+const REDIS_FLUSH: Duration = Duration::from_secs(1);
+/// 1013 (try again later, in the IANA registry): the server has no id to give yet.
+const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
 
 struct Options {
     addr: String,
     origins: Vec<String>,
     ping_interval: Duration,
     shutdown_after: Option<Duration>,
+    redis: Option<String>,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: chat_server [ADDR] [--allow-origin ORIGIN]... [--ping-interval SECS] [--shutdown-after SECS]");
+    eprintln!("usage: chat_server [ADDR] [--allow-origin ORIGIN]... [--ping-interval SECS] [--shutdown-after SECS] [--redis URL]");
     std::process::exit(2);
 }
 
@@ -64,6 +102,7 @@ fn parse_args() -> Options {
         origins: Vec::new(),
         ping_interval: Duration::from_secs(5),
         shutdown_after: None,
+        redis: None,
     };
     let mut addr_given = false;
     let mut args = std::env::args().skip(1);
@@ -79,6 +118,7 @@ fn parse_args() -> Options {
             "--allow-origin" => options.origins.push(args.next().unwrap_or_else(|| usage())),
             "--ping-interval" => options.ping_interval = seconds(),
             "--shutdown-after" => options.shutdown_after = Some(seconds()),
+            "--redis" => options.redis = Some(args.next().unwrap_or_else(|| usage())),
             _ if !addr_given && !arg.starts_with("--") => {
                 options.addr = arg;
                 addr_given = true;
@@ -95,8 +135,8 @@ enum Command {
     Send(Arc<str>),
     /// What a message the reader read obliges the writer to send.
     Owed(Owed),
-    /// Close with 1001: the server is shutting down.
-    Shutdown,
+    /// Close with this code and reason: the server is shutting down, or has no id to give.
+    Close(CloseCode, &'static str),
     /// The reader saw the end: nothing more will be owed.
     ReaderDone,
 }
@@ -106,12 +146,23 @@ struct Hub {
     clients: Mutex<Clients>,
     /// Signalled when a connection leaves, for shutdown to wait on.
     left: Condvar,
-    next_id: AtomicU64,
+    /// The other servers of the chat, with `--redis`.
+    cluster: Option<cluster::Link>,
 }
 
 struct Clients {
     by_id: BTreeMap<u64, Sender<Command>>,
     shutting_down: bool,
+    /// The next id, when the server is on its own.
+    next_id: u64,
+}
+
+/// Why a connection got no id.
+#[derive(Clone, Copy)]
+enum Refused {
+    ShuttingDown,
+    /// With `--redis`: no node number from Redis yet, or none with ids left.
+    NoIds,
 }
 
 impl Hub {
@@ -121,47 +172,121 @@ impl Hub {
         self.clients.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a connection; returns its id and the count, or `None` when shutting down.
-    fn join(&self, commands: Sender<Command>) -> Option<(u64, usize)> {
+    /// Whether a connection accepted now would get an id.
+    fn has_ids(&self) -> bool {
+        self.cluster.as_ref().is_none_or(cluster::Link::has_ids)
+    }
+
+    /// How many are connected here and, with `--redis`, on the servers heard from lately.
+    fn count(&self, clients: &Clients) -> u64 {
+        let others = self.cluster.as_ref().map_or(0, cluster::Link::others);
+        (clients.by_id.len() as u64).saturating_add(others)
+    }
+
+    /// How many are connected here.
+    fn here(&self) -> u64 {
+        self.clients().by_id.len() as u64
+    }
+
+    /// Adds a connection; returns its id and the count.
+    fn join(&self, commands: Sender<Command>) -> Result<(u64, u64), Refused> {
         let mut clients = self.clients();
         if clients.shutting_down {
-            return None;
+            return Err(Refused::ShuttingDown);
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = match &self.cluster {
+            None => {
+                let id = clients.next_id;
+                clients.next_id += 1;
+                id
+            }
+            Some(cluster) => cluster.next_id().ok_or(Refused::NoIds)?,
+        };
         clients.by_id.insert(id, commands);
-        let count = clients.by_id.len();
-        let joined = json(&[
-            ("type", Json::Str("join")),
-            ("id", Json::Num(id)),
-            ("count", Json::Num(count as u64)),
-        ]);
-        broadcast(&clients, &joined, Some(id));
-        Some((id, count))
+        let count = self.count(&clients);
+        broadcast(&clients, &presence_json("join", id, count), Some(id));
+        if let Some(cluster) = &self.cluster {
+            cluster.presence("join", id, clients.by_id.len() as u64);
+        }
+        Ok((id, count))
     }
 
     fn leave(&self, id: u64) {
         let mut clients = self.clients();
         if clients.by_id.remove(&id).is_some() {
-            let count = clients.by_id.len() as u64;
-            let left = json(&[
-                ("type", Json::Str("leave")),
-                ("id", Json::Num(id)),
-                ("count", Json::Num(count)),
-            ]);
-            broadcast(&clients, &left, None);
+            let count = self.count(&clients);
+            broadcast(&clients, &presence_json("leave", id, count), None);
+            if let Some(cluster) = &self.cluster {
+                cluster.presence("leave", id, clients.by_id.len() as u64);
+            }
             self.left.notify_all();
         }
     }
 
+    /// A message from one of this server's connections, for everyone.
     fn broadcast(&self, text: &str) {
+        broadcast(&self.clients(), text, None);
+        if let Some(cluster) = &self.cluster {
+            cluster.message(text);
+        }
+    }
+
+    /// What another server broadcast, for this server's connections.
+    fn relay(&self, text: &str) {
         broadcast(&self.clients(), text, None);
     }
 
-    /// Sends to one connection; false if there is none with that id.
+    /// A join or leave on another server, told with the count as this server knows it.
+    fn relay_presence(&self, kind: &str, id: u64) {
+        let clients = self.clients();
+        let count = self.count(&clients);
+        broadcast(&clients, &presence_json(kind, id, count), None);
+    }
+
+    /// Tells every connection here how the other servers can be reached.
+    fn notice(&self, text: &str) {
+        let clients = self.clients();
+        let notice = json(&[
+            ("type", Json::Str("notice")),
+            ("text", Json::Str(text)),
+            ("count", Json::Num(self.count(&clients))),
+        ]);
+        broadcast(&clients, &notice, None);
+    }
+
+    /// Sends to one connection of this server; false if there is none with that id.
     fn send_to(&self, id: u64, text: &str) -> bool {
         match self.clients().by_id.get(&id) {
             Some(commands) => commands.send(Command::Send(text.into())).is_ok(),
             None => false,
+        }
+    }
+
+    /// A private message for `to`, wherever it is connected; once it is delivered, a copy
+    /// goes to `echo_to` (its sender), or an error when `to` cannot be reached.
+    fn deliver_private(&self, to: u64, text: &str, echo_to: Option<u64>) {
+        match &self.cluster {
+            Some(cluster) if !cluster.holds(to) => {
+                // The other servers answer through Redis; only a full queue is known now.
+                if !cluster.private(to, text, echo_to) {
+                    if let Some(from) = echo_to {
+                        let busy = format!("#{to} cannot be reached now: too many messages");
+                        self.deliver_here(from, &error_json(&busy), None);
+                    }
+                }
+            }
+            _ => self.deliver_here(to, text, echo_to),
+        }
+    }
+
+    /// As `deliver_private`, for a `to` of this server; never sends `text` on to another.
+    fn deliver_here(&self, to: u64, text: &str, echo_to: Option<u64>) {
+        if self.send_to(to, text) {
+            if let Some(from) = echo_to.filter(|&from| from != to) {
+                self.deliver_private(from, text, None);
+            }
+        } else if let Some(from) = echo_to {
+            self.deliver_private(from, &error_json(&format!("no connection #{to}")), None);
         }
     }
 
@@ -170,7 +295,10 @@ impl Hub {
         let mut clients = self.clients();
         clients.shutting_down = true;
         for commands in clients.by_id.values() {
-            let _ = commands.send(Command::Shutdown);
+            let _ = commands.send(Command::Close(
+                CloseCode::GOING_AWAY,
+                "server shutting down",
+            ));
         }
         clients.by_id.len()
     }
@@ -204,6 +332,16 @@ struct Policy {
 
 fn main() {
     let options = parse_args();
+    let (cluster, redis_threads) = match &options.redis {
+        Some(url) => match cluster::Link::new(url) {
+            Ok((link, threads)) => (Some(link), Some(threads)),
+            Err(e) => {
+                eprintln!("chat_server: --redis {url}: {e}");
+                std::process::exit(2);
+            }
+        },
+        None => (None, None),
+    };
     let listener = match TcpListener::bind(&options.addr) {
         Ok(l) => l,
         Err(e) => {
@@ -232,10 +370,14 @@ fn main() {
         clients: Mutex::new(Clients {
             by_id: BTreeMap::new(),
             shutting_down: false,
+            next_id: 1,
         }),
         left: Condvar::new(),
-        next_id: AtomicU64::new(1),
+        cluster,
     });
+    if let Some(threads) = redis_threads {
+        threads.start(hub.clone());
+    }
 
     let (stop_tx, stop) = mpsc::channel::<&'static str>();
     match signal_hook::iterator::Signals::new([
@@ -284,6 +426,9 @@ fn main() {
     let open = hub.shut_down();
     eprintln!("chat_server: shutting down ({why}): closing {open} connections with 1001");
     let left = hub.wait_empty(SHUTDOWN_GRACE);
+    if let Some(cluster) = &hub.cluster {
+        cluster.flush(REDIS_FLUSH);
+    }
     if left > 0 {
         eprintln!("chat_server: {left} connections did not close in time");
         std::process::exit(1);
@@ -313,7 +458,7 @@ fn serve(stream: TcpStream, hub: &Hub, policy: &Policy) {
     config.limits.max_message_size = 64 * 1024;
     config.limits.max_hixie_frame = 64 * 1024;
     let accepted = WebSocket::accept_with(stream, config, |request| {
-        let decision = decide(request, policy);
+        let decision = decide(request, policy, hub);
         let status = match &decision {
             Decision::Accept { .. } => 101,
             Decision::Respond { status, .. } => *status,
@@ -357,13 +502,13 @@ fn serve(stream: TcpStream, hub: &Hub, policy: &Policy) {
     let (commands_tx, commands) = mpsc::channel();
     let joined = hub.join(commands_tx.clone());
     let name = match joined {
-        Some((id, count)) => {
+        Ok((id, count)) => {
             let name = format!("#{id} {name}");
             eprintln!("{name}: joined ({count} connected)");
             let welcome = json(&[
                 ("type", Json::Str("welcome")),
                 ("id", Json::Num(id)),
-                ("count", Json::Num(count as u64)),
+                ("count", Json::Num(count)),
                 ("version", Json::Str(version)),
             ]);
             // Written before the writer takes its first command: the welcome comes first.
@@ -374,12 +519,19 @@ fn serve(stream: TcpStream, hub: &Hub, policy: &Policy) {
             }
             name
         }
-        None => {
-            let _ = commands_tx.send(Command::Shutdown);
+        Err(refused) => {
+            let (code, reason) = match refused {
+                Refused::ShuttingDown => (CloseCode::GOING_AWAY, "server shutting down"),
+                Refused::NoIds => {
+                    eprintln!("{name}: refused: no connection ids (Redis unavailable)");
+                    (TRY_AGAIN_LATER, "no connection ids yet")
+                }
+            };
+            let _ = commands_tx.send(Command::Close(code, reason));
             name
         }
     };
-    let id = joined.map(|(id, _)| id);
+    let id = joined.ok().map(|(id, _)| id);
     std::thread::scope(|threads| {
         threads.spawn(|| read(reader, hub, id, &commands_tx, &name));
         write(writer, &commands, &name);
@@ -466,7 +618,7 @@ fn write_commands(
             }
             Some(Command::Send(_)) | None => {}
             Some(Command::Owed(owed)) => writer.handle_owed(owed)?,
-            Some(Command::Shutdown) => close_going_away(writer)?,
+            Some(Command::Close(code, reason)) => close(writer, code, reason)?,
             Some(Command::ReaderDone) => return Ok(()),
         }
         let timers = writer.handle_timeout()?;
@@ -479,7 +631,7 @@ fn write_commands(
 }
 
 /// The handshake policy: which paths exist, which origins may connect.
-fn decide(request: &Request<'_>, policy: &Policy) -> Decision {
+fn decide(request: &Request<'_>, policy: &Policy, hub: &Hub) -> Decision {
     let respond = |status, content_type: &str, body: String| Decision::Respond {
         status,
         headers: vec![("Content-Type".into(), content_type.into())],
@@ -507,6 +659,9 @@ fn decide(request: &Request<'_>, policy: &Policy) -> Decision {
         Some(origin) => return text(403, &format!("origin {origin} is not allowed")),
         None => return text(403, "an Origin header is required"),
     }
+    if !hub.has_ids() {
+        return text(503, "no connection ids yet: waiting for Redis");
+    }
     Decision::Accept {
         protocol: request
             .protocols()
@@ -516,14 +671,14 @@ fn decide(request: &Request<'_>, policy: &Policy) -> Decision {
     }
 }
 
-/// Closes with 1001, or as a hixie connection can (it has no codes).
-fn close_going_away(writer: &mut Writer<TcpStream>) -> Result<(), Error> {
+/// Closes with `code`, or as a hixie connection can (it has no codes).
+fn close(writer: &mut Writer<TcpStream>, code: CloseCode, reason: &str) -> Result<(), Error> {
     if writer.sender().state() != State::Open {
         return Ok(());
     }
     match writer.sender().version() {
         Some(v) if v.is_hixie() => writer.close(None, "")?,
-        _ => writer.close(Some(CloseCode::GOING_AWAY), "server shutting down")?,
+        _ => writer.close(Some(code), reason)?,
     }
     if writer.sender().version() == Some(Version::Hixie75) {
         // hixie-75 closes with the transport: our end of stream, then the peer's.
@@ -555,17 +710,22 @@ fn on_text(hub: &Hub, id: u64, text: &str) -> Option<String> {
         ("to", Json::Num(to)),
         ("text", Json::Str(body)),
     ]);
-    if !hub.send_to(to, &private) {
-        return Some(error_json(&format!("no connection #{to}")));
-    }
-    if to != id {
-        hub.send_to(id, &private);
-    }
+    // An error for the sender comes through the registry like the copy of the message.
+    hub.deliver_private(to, &private, Some(id));
     None
 }
 
 fn error_json(text: &str) -> String {
     json(&[("type", Json::Str("error")), ("text", Json::Str(text))])
+}
+
+/// A `join` or `leave`.
+fn presence_json(kind: &str, id: u64, count: u64) -> String {
+    json(&[
+        ("type", Json::Str(kind)),
+        ("id", Json::Num(id)),
+        ("count", Json::Num(count)),
+    ])
 }
 
 /// A JSON value as this server sends them.
@@ -612,4 +772,684 @@ fn push_json_str(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// Several servers as one chat, through Redis (`--redis`): the module docs say what goes where.
+mod cluster {
+    use std::collections::HashMap;
+    use std::convert::Infallible;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+    use std::sync::{Arc, Mutex, MutexGuard};
+    use std::time::{Duration, Instant, SystemTime};
+
+    use redis::{Client, Connection, RedisError, RedisResult};
+
+    use super::{error_json, Hub};
+
+    /// A connection's id is its node number times this, plus its rank under that number.
+    const NODE_STRIDE: u64 = 1_000_000;
+    /// The largest integer a JavaScript number holds exactly: the page compares ids.
+    const MAX_ID: u64 = (1 << 53) - 1;
+    /// The counter node numbers come from.
+    const NODE_KEY: &str = "wsmachine:chat:node";
+    /// Broadcasts, joins, leaves and counts, for every server.
+    const ALL: &str = "wsmachine:chat:all";
+    /// Followed by a node number: private messages for that number's ids.
+    const NODE_CHANNEL: &str = "wsmachine:chat:node:";
+    /// Sets the node counter to at least `ARGV[1]`, in one step, so that a server joining at the
+    /// same moment cannot take a number between the read and the write.
+    const RAISE: &str = "if (tonumber(redis.call('GET', KEYS[1])) or 0) < tonumber(ARGV[1]) then \
+                         redis.call('SET', KEYS[1], ARGV[1]) end return 0";
+
+    /// Bounds connecting to Redis, and every command after.
+    const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+    const FIRST_RETRY: Duration = Duration::from_millis(250);
+    const LAST_RETRY: Duration = Duration::from_secs(5);
+    /// How often a server reports its count, which also shows it is alive.
+    const HEARTBEAT: Duration = Duration::from_secs(2);
+    /// A server silent for this long has stopped, or cannot be reached: its count is dropped.
+    const FORGET_AFTER: Duration = Duration::from_secs(6);
+    /// How long the subscription may stay silent before it is pinged: a link can die without
+    /// a word, and the subscriber would otherwise wait on it for ever.
+    const SILENCE: Duration = Duration::from_secs(5);
+    /// How often the subscriber looks for node numbers to listen to: often while it has none,
+    /// rarely after (a spare number is taken long before it is used).
+    const TICK_WAITING: Duration = Duration::from_millis(50);
+    const TICK: Duration = Duration::from_secs(1);
+    /// Messages waiting for the publisher, at most.
+    const QUEUE: usize = 4096;
+
+    /// What connection threads hand to the publisher.
+    enum Out {
+        /// A rendered `message`, for the other servers' clients.
+        Message(Arc<str>),
+        /// A `join` or `leave`, with how many are connected here after it.
+        Presence {
+            kind: &'static str,
+            id: u64,
+            here: u64,
+        },
+        /// A private message for another node number's id; `echo_to` is a sender here.
+        Private {
+            to: u64,
+            text: Arc<str>,
+            echo_to: Option<u64>,
+        },
+        /// Answered once everything queued before it went out, or could not.
+        Flush(SyncSender<()>),
+    }
+
+    /// The registry's side: it queues and reads shared state, and never waits for Redis.
+    pub struct Link {
+        outbox: SyncSender<Out>,
+        shared: Arc<Shared>,
+    }
+
+    /// The two Redis threads, before they start.
+    pub struct Threads {
+        client: Client,
+        outbox: Receiver<Out>,
+        shared: Arc<Shared>,
+    }
+
+    struct Shared {
+        url: String,
+        /// Marks this process's broadcasts, which it delivered itself when it sent them.
+        token: u64,
+        state: Mutex<State>,
+        /// Messages for the other servers that found the queue full, not yet reported.
+        dropped: AtomicU64,
+    }
+
+    #[derive(Default)]
+    struct State {
+        /// Every node number this server holds, oldest first: their channels come here.
+        numbers: Vec<u64>,
+        /// The number ids are taken from now, and the next rank under it.
+        current: Option<u64>,
+        next: u64,
+        /// Taken in advance, for when `current` has no rank left.
+        spare: Option<u64>,
+        publishing: bool,
+        subscribed: bool,
+        said: Said,
+        /// Whether both sides were connected at least once.
+        connected_once: bool,
+        /// Per token of another server: its count, and when it said so.
+        others: HashMap<u64, (u64, Instant)>,
+    }
+
+    /// What stderr and the clients were last told.
+    #[derive(Clone, Copy, Default, PartialEq)]
+    enum Said {
+        #[default]
+        Nothing,
+        Available,
+        Unavailable,
+    }
+
+    #[derive(Clone, Copy)]
+    enum Side {
+        Publisher,
+        Subscriber,
+    }
+
+    impl State {
+        fn next_id(&mut self) -> Option<u64> {
+            let mut current = self.current?;
+            if self.next >= NODE_STRIDE {
+                current = self.spare.take()?;
+                self.current = Some(current);
+                self.next = 1;
+            }
+            let id = current * NODE_STRIDE + self.next;
+            self.next += 1;
+            Some(id)
+        }
+
+        fn has_ids(&self) -> bool {
+            self.current.is_some() && (self.next < NODE_STRIDE || self.spare.is_some())
+        }
+
+        fn wants_spare(&self) -> bool {
+            self.current.is_some() && self.spare.is_none() && self.next > NODE_STRIDE / 2
+        }
+
+        fn adopt(&mut self, number: u64) {
+            self.numbers.push(number);
+            if self.current.is_none() {
+                self.current = Some(number);
+                self.next = 1;
+            } else {
+                self.spare = Some(number);
+            }
+        }
+
+        fn others(&self) -> u64 {
+            let now = Instant::now();
+            self.others
+                .values()
+                .filter(|(_, seen)| now.duration_since(*seen) < FORGET_AFTER)
+                // Counts come from Redis: whatever they say must not overflow.
+                .fold(0, |sum, (count, _)| sum.saturating_add(*count))
+        }
+    }
+
+    impl Link {
+        /// Checks the URL; nothing is connected before `Threads::start`.
+        pub fn new(url: &str) -> RedisResult<(Link, Threads)> {
+            let client = Client::open(url)?;
+            let (outbox_tx, outbox) = mpsc::sync_channel(QUEUE);
+            let shared = Arc::new(Shared {
+                url: url.to_owned(),
+                token: token(),
+                state: Mutex::default(),
+                dropped: AtomicU64::new(0),
+            });
+            let link = Link {
+                outbox: outbox_tx,
+                shared: shared.clone(),
+            };
+            Ok((
+                link,
+                Threads {
+                    client,
+                    outbox,
+                    shared,
+                },
+            ))
+        }
+
+        pub fn has_ids(&self) -> bool {
+            self.shared.state().has_ids()
+        }
+
+        pub fn next_id(&self) -> Option<u64> {
+            self.shared.state().next_id()
+        }
+
+        /// Whether `id` is one of this server's ids (connected or not).
+        pub fn holds(&self, id: u64) -> bool {
+            self.shared.state().numbers.contains(&(id / NODE_STRIDE))
+        }
+
+        /// How many are connected on the other servers heard from lately.
+        pub fn others(&self) -> u64 {
+            self.shared.state().others()
+        }
+
+        pub fn presence(&self, kind: &'static str, id: u64, here: u64) {
+            self.queue(Out::Presence { kind, id, here });
+        }
+
+        pub fn message(&self, text: &str) {
+            self.queue(Out::Message(text.into()));
+        }
+
+        /// Queues a private message for another server; false if the queue is full.
+        pub fn private(&self, to: u64, text: &str, echo_to: Option<u64>) -> bool {
+            self.queue(Out::Private {
+                to,
+                text: text.into(),
+                echo_to,
+            })
+        }
+
+        /// Waits, `within` at most, for what was queued so far to be published.
+        pub fn flush(&self, within: Duration) {
+            let (done_tx, done) = mpsc::sync_channel(1);
+            if self.outbox.try_send(Out::Flush(done_tx)).is_ok() {
+                let _ = done.recv_timeout(within);
+            }
+        }
+
+        fn queue(&self, out: Out) -> bool {
+            match self.outbox.try_send(out) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    false
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            }
+        }
+    }
+
+    impl Threads {
+        pub fn start(self, hub: Arc<Hub>) {
+            let Threads {
+                client,
+                outbox,
+                shared,
+            } = self;
+            {
+                let (client, shared, hub) = (client.clone(), shared.clone(), hub.clone());
+                std::thread::spawn(move || subscribe(&client, &shared, &hub));
+            }
+            std::thread::spawn(move || {
+                let mut publisher = Publisher {
+                    client,
+                    shared,
+                    hub,
+                    con: None,
+                    retry: Backoff::default(),
+                    retry_at: Instant::now(),
+                };
+                publisher.serve(&outbox);
+            });
+        }
+    }
+
+    impl Shared {
+        fn state(&self) -> MutexGuard<'_, State> {
+            // Every update of the state is a single assignment or push: keep it after a panic.
+            self.state.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        /// Another server's count.
+        fn heard(&self, token: u64, count: u64) {
+            let now = Instant::now();
+            let mut state = self.state();
+            // A restarted server comes back with a new token: the old one would stay for ever.
+            state
+                .others
+                .retain(|_, (_, seen)| now.duration_since(*seen) < FORGET_AFTER);
+            state.others.insert(token, (count, now));
+        }
+
+        /// Records whether one side reaches Redis, and says so when the whole changed.
+        fn report(&self, hub: &Hub, side: Side, result: Result<(), &RedisError>) {
+            let (before, now, first, numbers) = {
+                let mut state = self.state();
+                let up = result.is_ok();
+                match side {
+                    Side::Publisher => state.publishing = up,
+                    Side::Subscriber => {
+                        state.subscribed = up;
+                        // The subscription sees a lost Redis at once, the publisher only at its
+                        // next command: until that succeeds, its connection is suspect too.
+                        state.publishing &= up;
+                    }
+                }
+                let before = state.said;
+                let now = if !up {
+                    Said::Unavailable
+                } else if state.publishing && state.subscribed {
+                    Said::Available
+                } else {
+                    before
+                };
+                if now == before {
+                    return;
+                }
+                state.said = now;
+                if now == Said::Unavailable {
+                    // Their counts can no longer be heard, nor their clients reached.
+                    state.others.clear();
+                }
+                let first = now == Said::Available && !state.connected_once;
+                state.connected_once |= now == Said::Available;
+                (before, now, first, state.numbers.clone())
+            };
+            let numbers: Vec<String> = numbers.iter().map(u64::to_string).collect();
+            let numbers = numbers.join(", ");
+            match (now, result) {
+                (Said::Unavailable, Err(e)) if numbers.is_empty() => eprintln!(
+                    "chat_server: redis unavailable: {e}; no chat connections before Redis \
+                     gives this server a node number, reconnecting"
+                ),
+                (Said::Unavailable, Err(e)) => {
+                    eprintln!(
+                        "chat_server: redis unavailable: {e}; serving this server's clients \
+                         only, reconnecting"
+                    );
+                    if before == Said::Available {
+                        hub.notice(
+                            "the other servers cannot be reached (Redis unavailable): \
+                             messages reach this server's users only",
+                        );
+                    }
+                }
+                _ if first => {
+                    eprintln!(
+                        "chat_server: redis: connected to {} as node {numbers}",
+                        self.url
+                    )
+                }
+                _ => {
+                    eprintln!(
+                        "chat_server: redis available again ({}): node {numbers}, the other \
+                         servers can be reached",
+                        self.url
+                    );
+                    hub.notice("the other servers can be reached again");
+                }
+            }
+        }
+    }
+
+    /// A random token per process (the standard hasher's keys are random), mixed with the
+    /// process id and the time so that two processes never share one.
+    fn token() -> u64 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
+        hasher.write_u128(since.map_or(0, |d| d.as_nanos()));
+        hasher.finish()
+    }
+
+    fn node_channel(number: u64) -> String {
+        format!("{NODE_CHANNEL}{number}")
+    }
+
+    #[derive(Clone, Copy)]
+    struct Backoff(Duration);
+
+    impl Default for Backoff {
+        fn default() -> Self {
+            Backoff(FIRST_RETRY)
+        }
+    }
+
+    impl Backoff {
+        fn next(&mut self) -> Duration {
+            let wait = self.0;
+            self.0 = (wait * 2).min(LAST_RETRY);
+            wait
+        }
+    }
+
+    fn connect(client: &Client) -> RedisResult<Connection> {
+        let con = client.get_connection_with_timeout(REDIS_TIMEOUT)?;
+        con.set_read_timeout(Some(REDIS_TIMEOUT))?;
+        con.set_write_timeout(Some(REDIS_TIMEOUT))?;
+        Ok(con)
+    }
+
+    /// A first node number, or, after a reconnection, the counter raised back to ours.
+    fn register(con: &mut Connection, shared: &Shared) -> RedisResult<()> {
+        let highest = shared.state().numbers.iter().max().copied();
+        match highest {
+            None => take_number(con, shared),
+            Some(number) => redis::cmd("EVAL")
+                .arg(RAISE)
+                .arg(1)
+                .arg(NODE_KEY)
+                .arg(number)
+                .query(con),
+        }
+    }
+
+    fn take_number(con: &mut Connection, shared: &Shared) -> RedisResult<()> {
+        let number: u64 = redis::cmd("INCR").arg(NODE_KEY).query(con)?;
+        let usable = number
+            .checked_mul(NODE_STRIDE)
+            .and_then(|first| first.checked_add(NODE_STRIDE - 1))
+            .is_some_and(|last| last <= MAX_ID);
+        if number == 0 || !usable {
+            let why = format!("{NODE_KEY} gave node number {number}, out of range");
+            return Err(std::io::Error::other(why).into());
+        }
+        shared.state().adopt(number);
+        eprintln!(
+            "chat_server: redis: node number {number}, ids from {}",
+            number * NODE_STRIDE + 1
+        );
+        Ok(())
+    }
+
+    fn publish(con: &mut Connection, channel: &str, payload: &str) -> RedisResult<u64> {
+        redis::cmd("PUBLISH").arg(channel).arg(payload).query(con)
+    }
+
+    /// The publishing thread: the queue, the heartbeat, node numbers.
+    struct Publisher {
+        client: Client,
+        shared: Arc<Shared>,
+        hub: Arc<Hub>,
+        con: Option<Connection>,
+        retry: Backoff,
+        retry_at: Instant,
+    }
+
+    impl Publisher {
+        fn serve(&mut self, outbox: &Receiver<Out>) {
+            let mut beat_at = Instant::now();
+            loop {
+                let now = Instant::now();
+                if self.con.is_none() && now >= self.retry_at {
+                    self.run(|_, _| Ok(()));
+                }
+                if now >= beat_at {
+                    beat_at = now + HEARTBEAT;
+                    let beat = format!("{:016x} count {}", self.shared.token, self.hub.here());
+                    self.run(|con, _| publish(con, ALL, &beat));
+                    let dropped = self.shared.dropped.swap(0, Ordering::Relaxed);
+                    if dropped > 0 {
+                        eprintln!(
+                            "chat_server: redis: {dropped} messages for the other servers \
+                             dropped, the queue was full"
+                        );
+                    }
+                }
+                if self.shared.state().wants_spare() {
+                    self.run(take_number);
+                }
+                let mut until = beat_at;
+                if self.con.is_none() {
+                    until = until.min(self.retry_at);
+                }
+                match outbox.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                    Ok(out) => self.send(out),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        }
+
+        /// Runs `command`, connecting first if the connection was lost and it is time to try
+        /// again; `None` when Redis could not be reached or failed.
+        fn run<T>(
+            &mut self,
+            command: impl FnOnce(&mut Connection, &Shared) -> RedisResult<T>,
+        ) -> Option<T> {
+            if self.con.is_none() {
+                if Instant::now() < self.retry_at {
+                    return None;
+                }
+                let connected = connect(&self.client).and_then(|mut con| {
+                    register(&mut con, &self.shared)?;
+                    Ok(con)
+                });
+                match connected {
+                    Ok(con) => {
+                        self.con = Some(con);
+                        self.retry = Backoff::default();
+                    }
+                    Err(e) => {
+                        self.lost(&e);
+                        return None;
+                    }
+                }
+            }
+            let con = self.con.as_mut()?;
+            match command(con, &self.shared) {
+                Ok(value) => {
+                    self.shared.report(&self.hub, Side::Publisher, Ok(()));
+                    Some(value)
+                }
+                Err(e) => {
+                    self.lost(&e);
+                    None
+                }
+            }
+        }
+
+        /// A failed command is not sent again: Redis may have published it before failing,
+        /// and a message must not arrive twice.
+        fn lost(&mut self, e: &RedisError) {
+            self.con = None;
+            self.retry_at = Instant::now() + self.retry.next();
+            self.shared.report(&self.hub, Side::Publisher, Err(e));
+        }
+
+        fn send(&mut self, out: Out) {
+            let token = self.shared.token;
+            match out {
+                Out::Message(text) => {
+                    let payload = format!("{token:016x} msg {text}");
+                    self.run(|con, _| publish(con, ALL, &payload));
+                }
+                Out::Presence { kind, id, here } => {
+                    let payload = format!("{token:016x} {kind} {id} {here}");
+                    self.run(|con, _| publish(con, ALL, &payload));
+                }
+                Out::Private { to, text, echo_to } => {
+                    let channel = node_channel(to / NODE_STRIDE);
+                    let payload = format!("private {to} {} {text}", echo_to.unwrap_or(0));
+                    let listeners = self.run(|con, _| publish(con, &channel, &payload));
+                    let why = match listeners {
+                        Some(0) => format!("no connection #{to}"),
+                        Some(_) => return,
+                        None => format!(
+                            "#{to} cannot be reached: Redis is unavailable, only this \
+                             server's users can be"
+                        ),
+                    };
+                    if let Some(from) = echo_to {
+                        self.hub.deliver_here(from, &error_json(&why), None);
+                    }
+                }
+                Out::Flush(done) => {
+                    let _ = done.try_send(());
+                }
+            }
+        }
+    }
+
+    /// The subscribed thread: for ever, connect, listen until the link fails, wait, again.
+    fn subscribe(client: &Client, shared: &Shared, hub: &Hub) {
+        let mut retry = Backoff::default();
+        loop {
+            let lost = match connect(client) {
+                Ok(mut con) => {
+                    let Err(e) = listen(&mut con, shared, hub, &mut retry);
+                    e
+                }
+                Err(e) => e,
+            };
+            shared.report(hub, Side::Subscriber, Err(&lost));
+            std::thread::sleep(retry.next());
+        }
+    }
+
+    fn listen(
+        con: &mut Connection,
+        shared: &Shared,
+        hub: &Hub,
+        retry: &mut Backoff,
+    ) -> RedisResult<Infallible> {
+        let mut pubsub = con.as_pubsub();
+        pubsub.subscribe(ALL)?;
+        let mut listening: Vec<u64> = Vec::new();
+        let mut tick = REDIS_TIMEOUT;
+        let mut heard = Instant::now();
+        loop {
+            let numbers = shared.state().numbers.clone();
+            let mut added = false;
+            for number in numbers {
+                if !listening.contains(&number) {
+                    pubsub.subscribe(node_channel(number))?;
+                    listening.push(number);
+                    added = true;
+                }
+            }
+            if added {
+                *retry = Backoff::default();
+                shared.report(hub, Side::Subscriber, Ok(()));
+            }
+            let wanted = if listening.is_empty() {
+                TICK_WAITING
+            } else {
+                TICK
+            };
+            if wanted != tick {
+                pubsub.set_read_timeout(Some(wanted))?;
+                tick = wanted;
+            }
+            match pubsub.get_message() {
+                Ok(message) => {
+                    heard = Instant::now();
+                    receive(
+                        shared,
+                        hub,
+                        message.get_channel_name(),
+                        message.get_payload_bytes(),
+                    );
+                }
+                Err(e) if e.is_timeout() => {
+                    if heard.elapsed() >= SILENCE {
+                        pubsub.set_read_timeout(Some(REDIS_TIMEOUT))?;
+                        tick = REDIS_TIMEOUT;
+                        pubsub.ping::<redis::Value>()?;
+                        heard = Instant::now();
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// What another server published. Anything malformed is dropped: whoever can publish on
+    /// Redis must not be able to stop this thread.
+    fn receive(shared: &Shared, hub: &Hub, channel: &str, payload: &[u8]) {
+        let Ok(payload) = std::str::from_utf8(payload) else {
+            return;
+        };
+        if channel == ALL {
+            let mut fields = payload.splitn(3, ' ');
+            let (Some(token), Some(kind), Some(rest)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                return;
+            };
+            let Ok(token) = u64::from_str_radix(token, 16) else {
+                return;
+            };
+            if token == shared.token {
+                return;
+            }
+            match kind {
+                "msg" => hub.relay(rest),
+                "join" | "leave" => {
+                    let mut numbers = rest.split(' ').map(str::parse::<u64>);
+                    if let (Some(Ok(id)), Some(Ok(here)), None) =
+                        (numbers.next(), numbers.next(), numbers.next())
+                    {
+                        shared.heard(token, here);
+                        hub.relay_presence(kind, id);
+                    }
+                }
+                "count" => {
+                    if let Ok(here) = rest.parse() {
+                        shared.heard(token, here);
+                    }
+                }
+                _ => {}
+            }
+        } else if channel.starts_with(NODE_CHANNEL) {
+            let mut fields = payload.splitn(4, ' ');
+            let (Some("private"), Some(to), Some(echo_to), Some(text)) =
+                (fields.next(), fields.next(), fields.next(), fields.next())
+            else {
+                return;
+            };
+            let (Ok(to), Ok(echo_to)) = (to.parse(), echo_to.parse::<u64>()) else {
+                return;
+            };
+            hub.deliver_here(to, text, (echo_to != 0).then_some(echo_to));
+        }
+    }
 }

@@ -64,24 +64,6 @@ else
 fi
 
 # ---------------------------------------------------------------- 3. interop.sh
-log="$work/interop.log"
-echo "# conformance/interop.sh, event_loop_server as wsmachine's server"
-(
-    export INTEROP_ONLY="^[^ ]+ server "
-    export OUR_SERVER_CMD="$bin/event_loop_server 127.0.0.1:{port}"
-    timeout -k 10 3600 bash conformance/interop.sh
-) 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-line="$(grep -E '^interop: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)"
-if [ -z "$line" ]; then
-    fail "interop.sh exited $rc without a summary"
-else
-    read -r p f <<<"$(sed -E 's/^interop: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/' <<<"$line")"
-    passed=$((passed + p))
-    failed=$((failed + f))
-    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
-        fail "interop.sh exited $rc"
-    fi
-fi
+interop server event_loop_server "OUR_SERVER_CMD=$bin/event_loop_server 127.0.0.1:{port}"
 
 finish

@@ -139,3 +139,32 @@ logs_check() {
         fail "$1 logs version and path"; head -5 "$2"
     fi
 }
+
+# interop ROLE NAME [VAR=VALUE]...: runs conformance/interop.sh on ROLE's rows only (wsmachine's
+# role), with VAR=VALUE in its environment (OUR_SERVER_CMD, OUR_CLIENT_CMD), and counts its
+# lines as this script's checks. INTEROP_LOGS, as for interop.sh, gets a subfolder per role.
+logs_root="${INTEROP_LOGS:-}"
+interop() {
+    local role=$1 name=$2 log="$work/interop-$1.log"
+    shift 2
+    echo "# conformance/interop.sh, $name as wsmachine's $role"
+    (
+        export INTEROP_ONLY="^[^ ]+ $role "
+        [ -n "$logs_root" ] && export INTEROP_LOGS="$logs_root/$role"
+        # shellcheck disable=SC2163 # the arguments are VAR=VALUE pairs
+        export "$@"
+        timeout -k 10 3600 bash conformance/interop.sh
+    ) 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]} line p f
+    line="$(grep -E '^interop: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)"
+    if [ -z "$line" ]; then
+        fail "interop.sh ($name as $role) exited $rc without a summary"
+        return
+    fi
+    read -r p f <<<"$(sed -E 's/^interop: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/' <<<"$line")"
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+        fail "interop.sh ($name as $role) exited $rc"
+    fi
+}

@@ -68,31 +68,6 @@ else
 fi
 
 # ---------------------------------------------------------------- 2. interop.sh
-logs_root="${INTEROP_LOGS:-}"
-# interop ROLE NAME [VAR=VALUE]...: runs interop.sh on ROLE's rows and counts its lines.
-interop() {
-    local role=$1 name=$2 log="$work/interop-$1.log"
-    shift 2
-    echo "# conformance/interop.sh, $name as wsmachine's $role"
-    (
-        export INTEROP_ONLY="^[^ ]+ $role "
-        [ -n "$logs_root" ] && export INTEROP_LOGS="$logs_root/$role"
-        export "$@"
-        timeout -k 10 3600 bash conformance/interop.sh
-    ) 2>&1 | tee "$log"
-    local rc=${PIPESTATUS[0]} line p f
-    line="$(grep -E '^interop: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)"
-    if [ -z "$line" ]; then
-        fail "interop.sh ($name as $role) exited $rc without a summary"
-        return
-    fi
-    read -r p f <<<"$(sed -E 's/^interop: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/' <<<"$line")"
-    passed=$((passed + p))
-    failed=$((failed + f))
-    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
-        fail "interop.sh ($name as $role) exited $rc"
-    fi
-}
 interop server tokio_echo_server "OUR_SERVER_CMD=$server_cmd"
 interop client tokio_client "OUR_CLIENT_CMD=$client_cmd"
 

@@ -409,7 +409,14 @@ fn main() {
                     Ok(stream) => {
                         let hub = hub.clone();
                         let policy = policy.clone();
-                        std::thread::spawn(move || serve(stream, &hub, &policy));
+                        // Out of threads (memory, mappings): this connection is dropped, not
+                        // every other with the whole process.
+                        let started = std::thread::Builder::new()
+                            .spawn(move || serve(stream, &hub, &policy));
+                        if let Err(e) = started {
+                            eprintln!("chat_server: no thread for a connection, dropped: {e}");
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
                     }
                     Err(e) => {
                         eprintln!("chat_server: accept failed: {e}");
@@ -533,8 +540,13 @@ fn serve(stream: TcpStream, hub: &Hub, policy: &Policy) {
     };
     let id = joined.ok().map(|(id, _)| id);
     std::thread::scope(|threads| {
-        threads.spawn(|| read(reader, hub, id, &commands_tx, &name));
-        write(writer, &commands, &name);
+        let reading = std::thread::Builder::new()
+            .spawn_scoped(threads, || read(reader, hub, id, &commands_tx, &name));
+        match reading {
+            Ok(_) => write(writer, &commands, &name),
+            // Without its reader the connection cannot go on: it ends here, dropped.
+            Err(e) => eprintln!("{name}: no thread for its reader, dropped: {e}"),
+        }
     });
     if let Some(id) = id {
         hub.leave(id);

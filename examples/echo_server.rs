@@ -48,7 +48,14 @@ fn main() {
         match stream {
             Ok(stream) => {
                 let tls = tls.clone();
-                std::thread::spawn(move || serve(stream, deflate, tls));
+                // Out of threads (memory, mappings): this connection is dropped, not the
+                // others with the whole process.
+                let started = std::thread::Builder::new()
+                    .spawn(move || serve(stream, deflate, tls));
+                if let Err(e) = started {
+                    eprintln!("echo_server: no thread for a connection, dropped: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
             }
             Err(e) => eprintln!("echo_server: accept failed: {e}"),
         }

@@ -2,13 +2,16 @@
 //! slab. It echoes, and it broadcasts.
 //!
 //! `cargo run --release --example event_loop_server -- [ADDR] [--max-connections N]
-//! [--no-deflate] [--quiet]` (default `127.0.0.1:9003`, 20,000 connections). Prints `listening
-//! on ws://ADDR` once it accepts, and to stderr, unless `--quiet`, a line for each WebSocket
-//! it accepts: its slot, version, path and agreed extension. Every version is spoken, and
-//! permessage-deflate is accepted when a client offers it, unless `--no-deflate`. Every text and binary message is echoed
-//! unchanged, except a text message that starts with `/all `: the rest of it goes as a text
-//! message to every open connection, the sender's included. A plain HTTP request gets `426 Upgrade Required`; a client that has not finished
-//! its request after 10 s gets `408 Request Timeout`. Linux only (io_uring, kernel 6.0 or later).
+//! [--deflate] [--quiet]` (default `127.0.0.1:9003`, 20,000 connections). Prints `listening on
+//! ws://ADDR` once it accepts, and to stderr, unless `--quiet`, a line for each WebSocket it
+//! accepts: its slot, version, path and agreed extension. Every version is spoken.
+//! permessage-deflate is accepted only with `--deflate`: each connection that agrees to it
+//! holds about 350 KiB of compression state for its whole life, which any client could ask for
+//! with one header. Every text and binary message is echoed unchanged, except a text message
+//! that starts with `/all `: the rest of it (64 KiB at most; a longer one closes its sender
+//! with 1009) goes as a text message to every open connection, the sender's included. A plain
+//! HTTP request gets `426 Upgrade Required`; a client that has not finished its request after
+//! 10 s gets `408 Request Timeout`. Linux only (io_uring, kernel 6.0 or later).
 //!
 //! This is what a sans-IO engine is for: the loop owns the sockets, the buffers and the clock,
 //! and the engine only turns bytes into events and messages into bytes. What that buys:
@@ -34,7 +37,9 @@
 //!   At most one send per connection is in flight; what is queued meanwhile waits in a second
 //!   buffer for the next. Both are sized to the bytes they hold and freed when empty (the
 //!   engine's own output queue starts at 4 KiB), and a peer that leaves more than 1 MiB
-//!   waiting is dropped: its socket is shut down, which fails the send it holds.
+//!   waiting is dropped: its socket is shut down, which fails the send it holds. So is a peer
+//!   whose send has made no progress for 10 s, which also bounds how long a closed
+//!   connection's last send can hold its slot.
 //! - **Memory back after a crowd leaves.** When the connections fall to half of their peak,
 //!   the allocator is asked to return its free pages (glibc's `malloc_trim`), which it does
 //!   not do by itself for freed memory below the top of its heap.
@@ -67,7 +72,7 @@ mod uring {
     use wsmachine::deflate::negotiate::accept_offers;
     use wsmachine::deflate::DeflateConfig;
     use wsmachine::drive::Decision;
-    use wsmachine::{Config, Connection, Event, State};
+    use wsmachine::{CloseCode, Config, Connection, Event, State};
 
     /// Bytes of one pooled receive buffer.
     const BUFFER_SIZE: usize = 4096;
@@ -81,6 +86,10 @@ mod uring {
     const NOT_WEBSOCKET: &[u8] = b"this is a WebSocket server\n";
     /// Output bytes a connection may have waiting behind its send in flight.
     const MAX_WAITING: usize = 1 << 20;
+    /// The longest broadcast text (bytes): it is copied to every connection.
+    const MAX_BROADCAST: usize = 64 * 1024;
+    /// How long a send may make no progress before its peer is dropped (milliseconds).
+    const WRITE_TIMEOUT_MS: u64 = 10_000;
     const SHUT_RDWR: i32 = 2;
 
     // What a completion is for: the top byte of its user data.
@@ -113,6 +122,22 @@ mod uring {
         )
     }
 
+    /// What a deadline in the timer heap is for.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    enum Timer {
+        /// The connection's own (`poll_timeout`): handshake and close timeouts.
+        Connection,
+        /// The send in flight's write timeout.
+        Write,
+    }
+
+    /// The operation that fails a stalled send and ends a receive: what drops a peer.
+    fn shutdown(slot: u32, generation: u32) -> squeue::Entry {
+        opcode::Shutdown::new(types::Fixed(slot), SHUT_RDWR)
+            .build()
+            .user_data(user_data(SHUTDOWN, slot, generation))
+    }
+
     /// One connection.
     struct Entry {
         conn: Connection<Vec<u8>>,
@@ -124,6 +149,8 @@ mod uring {
         sent: usize,
         /// Output queued while a send is in flight, the next send.
         waiting: Vec<u8>,
+        /// When the send in flight was made or last made progress (milliseconds).
+        progress: u64,
         /// The deadline this connection has in the timer heap, in milliseconds.
         timer: Option<u64>,
         /// The transport failed: end the connection once no send is in flight.
@@ -143,7 +170,9 @@ mod uring {
         max_connections: usize,
         /// The receive buffers, `BUFFERS` of `BUFFER_SIZE` bytes, lent to the kernel.
         pool: Vec<u8>,
-        timers: BinaryHeap<Reverse<(u64, u32, u32)>>,
+        /// Deadlines (milliseconds), slot, generation, and whether it is the connection's own
+        /// timer (`poll_timeout`) or its send's write timeout.
+        timers: BinaryHeap<Reverse<(u64, u32, u32, Timer)>>,
         next_generation: u32,
         started: Instant,
         config: Config,
@@ -166,7 +195,7 @@ mod uring {
     }
 
     fn usage() -> ! {
-        eprintln!("usage: event_loop_server [ADDR] [--max-connections N] [--no-deflate] [--quiet]");
+        eprintln!("usage: event_loop_server [ADDR] [--max-connections N] [--deflate] [--quiet]");
         std::process::exit(2);
     }
 
@@ -174,7 +203,7 @@ mod uring {
         let mut options = Options {
             addr: "127.0.0.1:9003".into(),
             max_connections: 20_000,
-            deflate: true,
+            deflate: false,
             quiet: false,
         };
         let mut args = std::env::args().skip(1);
@@ -187,7 +216,7 @@ mod uring {
                         .filter(|n| *n > 0 && *n < 1 << 24)
                         .unwrap_or_else(|| usage());
                 }
-                "--no-deflate" => options.deflate = false,
+                "--deflate" => options.deflate = true,
                 "--quiet" => options.quiet = true,
                 a if a.starts_with("--") => usage(),
                 a => options.addr = a.to_string(),
@@ -367,7 +396,7 @@ mod uring {
         fn run(&mut self) -> io::Result<()> {
             let mut completions: Vec<(u64, i32, u32)> = Vec::new();
             loop {
-                let wait = self.timers.peek().map(|Reverse((deadline, _, _))| {
+                let wait = self.timers.peek().map(|Reverse((deadline, ..))| {
                     Duration::from_millis(deadline.saturating_sub(self.now()))
                 });
                 // Completions taken early are this turn's: nothing to wait for.
@@ -448,6 +477,7 @@ mod uring {
                     sending: Vec::new(),
                     sent: 0,
                     waiting: Vec::new(),
+                    progress: 0,
                     timer: None,
                     broken: false,
                 });
@@ -552,6 +582,7 @@ mod uring {
         }
 
         fn sent(&mut self, slot: u32, generation: u32, result: i32) -> io::Result<()> {
+            let now = self.now();
             let Some(entry) = self.entry(slot, generation) else {
                 return Ok(());
             };
@@ -562,6 +593,7 @@ mod uring {
                 entry.broken = true;
             } else {
                 entry.sent += result as usize;
+                entry.progress = now;
                 if entry.sent == entry.sending.len() {
                     // What waited goes next; with nothing, no buffer is left.
                     entry.sending = std::mem::take(&mut entry.waiting);
@@ -628,15 +660,18 @@ mod uring {
                             .build()
                             .user_data(user_data(SEND, slot, entry.generation));
                     self.push(send)?;
+                    // Sends made back to back keep the first one's timer, which moves on
+                    // with their progress when it comes due.
+                    entry.progress = self.now();
+                    let deadline = entry.progress + WRITE_TIMEOUT_MS;
+                    self.timers
+                        .push(Reverse((deadline, slot, entry.generation, Timer::Write)));
                 } else if entry.waiting.len() > MAX_WAITING {
                     // A peer that does not read: the shutdown fails the send it holds, whose
                     // completion then ends the connection.
                     entry.broken = true;
                     entry.waiting = Vec::new();
-                    let shutdown = opcode::Shutdown::new(types::Fixed(slot), SHUT_RDWR)
-                        .build()
-                        .user_data(user_data(SHUTDOWN, slot, entry.generation));
-                    self.push(shutdown)?;
+                    self.push(shutdown(slot, entry.generation))?;
                 }
             }
             self.schedule(slot, entry);
@@ -647,8 +682,12 @@ mod uring {
             let next = entry.conn.poll_timeout();
             if next != entry.timer {
                 if let Some(deadline) = next {
-                    self.timers
-                        .push(Reverse((deadline, slot, entry.generation)));
+                    self.timers.push(Reverse((
+                        deadline,
+                        slot,
+                        entry.generation,
+                        Timer::Connection,
+                    )));
                 }
                 entry.timer = next;
             }
@@ -660,10 +699,7 @@ mod uring {
         /// connection finds another generation in the slot.
         fn end(&mut self, slot: u32) -> io::Result<()> {
             self.slots[slot as usize] = None;
-            let shutdown = opcode::Shutdown::new(types::Fixed(slot), SHUT_RDWR)
-                .build()
-                .flags(squeue::Flags::IO_HARDLINK)
-                .user_data(user_data(SHUTDOWN, slot, 0));
+            let shutdown = shutdown(slot, 0).flags(squeue::Flags::IO_HARDLINK);
             let close = opcode::Close::new(types::Fixed(slot))
                 .build()
                 .user_data(user_data(CLOSE, slot, 0));
@@ -695,11 +731,15 @@ mod uring {
 
         fn run_timers(&mut self) -> io::Result<()> {
             let now = self.now();
-            while let Some(&Reverse((deadline, slot, generation))) = self.timers.peek() {
+            while let Some(&Reverse((deadline, slot, generation, timer))) = self.timers.peek() {
                 if deadline > now {
                     break;
                 }
                 self.timers.pop();
+                if timer == Timer::Write {
+                    self.write_timeout(slot, generation, now)?;
+                    continue;
+                }
                 let Server {
                     slots,
                     broadcasts,
@@ -720,6 +760,30 @@ mod uring {
                 self.broadcast()?;
             }
             Ok(())
+        }
+    }
+
+    impl Server {
+        /// A send's write timeout came due: a peer that took no bytes since is dropped (the
+        /// shutdown fails its send, whose completion ends the connection); one that did gets
+        /// a new deadline from its last progress. That also bounds how long a closed
+        /// connection's last send can hold its slot.
+        fn write_timeout(&mut self, slot: u32, generation: u32, now: u64) -> io::Result<()> {
+            let Some(entry) = self.entry(slot, generation) else {
+                return Ok(());
+            };
+            if entry.sending.is_empty() || entry.broken {
+                return Ok(());
+            }
+            let deadline = entry.progress + WRITE_TIMEOUT_MS;
+            if now < deadline {
+                self.timers
+                    .push(Reverse((deadline, slot, generation, Timer::Write)));
+                return Ok(());
+            }
+            entry.broken = true;
+            entry.waiting = Vec::new();
+            self.push(shutdown(slot, generation))
         }
     }
 
@@ -747,7 +811,10 @@ mod uring {
         loop {
             match entry.conn.poll_event_with_sender() {
                 Ok(Some((Event::Text(text), tx))) => match text.strip_prefix("/all ") {
-                    Some(rest) => broadcasts.push(rest.to_string()),
+                    Some(rest) if rest.len() <= MAX_BROADCAST => broadcasts.push(rest.to_string()),
+                    Some(_) => {
+                        let _ = tx.close_with(CloseCode::TOO_BIG, "broadcasts are 64 KiB at most");
+                    }
                     None => {
                         let _ = tx.send_text(text);
                     }

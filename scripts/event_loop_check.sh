@@ -5,11 +5,14 @@
 #
 # 1. Our client in every version (hixie-75, hixie-76, hybi-07, hybi-08, hybi-13), echoes and
 #    the close.
-# 2. scripts/event_loop/check.py with PyPI websockets and plain sockets: a broadcast reaches
-#    every connection exactly once, binary and 800 KB echoes, 426 for plain HTTP, a request
-#    sent a byte at a time, protocol violations closed with 1002 and 1007, a full slot table
-#    (a second server with --max-connections 2) holding a new connection until a slot frees,
-#    408 for a request unfinished after 10 s.
+# 2. scripts/event_loop/check.py with PyPI websockets and plain sockets, against the server with
+#    --deflate and a second one with --max-connections 2 and without: a broadcast reaches every
+#    connection exactly once, a peer that reads nothing is dropped once 1 MiB waits behind its
+#    send, binary and 800 KB echoes, 426 for plain HTTP, a request sent a byte at a time,
+#    protocol violations closed with 1002 and 1007, a full slot table holding a new connection
+#    until a slot frees, 1009 for a broadcast over 64 KiB, deflate agreed only with --deflate,
+#    a peer that takes no bytes of its send for 10 s dropped, 408 for a request unfinished
+#    after 10 s.
 # 3. conformance/interop.sh's server rows with the event-loop server as wsmachine's side: the
 #    peer clients (ruby, perl, npm ws, PyPI websockets, headless Chromium; +deflate rows) in
 #    every version they speak.
@@ -26,7 +29,7 @@ fi
 step "install the third-party peers" install_peers
 python=conformance/peers/.venv/bin/python
 
-if ! launch server timeout -k 5 600 "$bin/event_loop_server" 127.0.0.1:0; then
+if ! launch server timeout -k 5 600 "$bin/event_loop_server" 127.0.0.1:0 --deflate; then
     fail "event_loop_server did not start"; cat "$work/server.err"; finish
 fi
 url="$URL"
@@ -64,6 +67,6 @@ else
 fi
 
 # ---------------------------------------------------------------- 3. interop.sh
-interop server event_loop_server "OUR_SERVER_CMD=$bin/event_loop_server 127.0.0.1:{port}"
+interop server event_loop_server "OUR_SERVER_CMD=$bin/event_loop_server 127.0.0.1:{port} --deflate"
 
 finish

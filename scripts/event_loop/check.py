@@ -2,7 +2,7 @@
 
     check.py ws://HOST:PORT ws://HOST:PORT2
 
-The first server runs with the default limits, the second with --max-connections 2. Prints
+The first server runs with --deflate, the second with --max-connections 2 and no deflate. Prints
 one `ok NAME` or `FAIL NAME: why` line per check; exits 1 if any failed. Every wait is bounded.
 """
 
@@ -191,8 +191,8 @@ async def a_peer_that_does_not_read_is_dropped():
     """Broadcasts pile up behind a connection that reads nothing: past 1 MiB waiting it is
     dropped, and the others go on."""
     idle = raw_open(URL)
-    text = "y" * 100_000
-    rounds = 400  # 40 MB: more than the socket buffers between them can hold
+    text = "y" * 60_000
+    rounds = 700  # 42 MB: more than the socket buffers between them can hold
     async with websockets.connect(URL, max_size=None) as sender:
         async def drain():
             for _ in range(rounds):
@@ -225,6 +225,64 @@ async def a_peer_that_does_not_read_is_dropped():
     )
 
 
+async def a_long_broadcast_closes_its_sender_with_1009():
+    async with websockets.connect(URL, max_size=None) as c:
+        await c.send("/all " + "z" * (64 * 1024 + 1))
+        try:
+            await asyncio.wait_for(c.recv(), 5)
+            code = None
+        except websockets.ConnectionClosed as e:
+            code = e.rcvd.code if e.rcvd else None
+    report("a broadcast over 64 KiB closes its sender with 1009", code == 1009, f"got {code}")
+
+
+async def deflate_only_when_asked():
+    async with websockets.connect(URL) as c:
+        on = c.response.headers.get("Sec-WebSocket-Extensions")
+    async with websockets.connect(SMALL_URL) as c:
+        off = c.response.headers.get("Sec-WebSocket-Extensions")
+    report(
+        "permessage-deflate is agreed with --deflate and declined without",
+        on is not None and on.startswith("permessage-deflate") and off is None,
+        f"with: {on!r}, without: {off!r}",
+    )
+
+
+def a_send_that_stalls_drops_its_peer():
+    """One 8 MiB echo to a peer that reads nothing: more than the sockets between them hold,
+    so the send stalls with nothing waiting behind it; 10 s later the peer is dropped."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(30)
+    s.connect(host_port(SMALL_URL))
+    s.sendall(REQUEST)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    payload = bytes(8 << 20)
+    s.sendall(bytes([0x82, 0x80 | 127]) + struct.pack("!Q", len(payload)) + b"\0\0\0\0" + payload)
+    stalled = time.monotonic()
+    time.sleep(12)
+    got, ended = 0, False
+    try:
+        while True:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                ended = True
+                break
+            got += len(chunk)
+    except ConnectionResetError:
+        ended = True
+    except socket.timeout:
+        pass
+    waited = time.monotonic() - stalled
+    report(
+        "a peer that takes no bytes of its send for 10 s is dropped",
+        ended and got < len(payload),
+        f"ended={ended} after {waited:.1f} s, {got} of {len(payload)} bytes",
+    )
+
+
 async def main():
     await broadcast_reaches_everyone_once()
     await a_peer_that_does_not_read_is_dropped()
@@ -233,6 +291,9 @@ async def main():
     request_byte_by_byte()
     violations_close_with_their_codes()
     await full_table_waits_for_a_free_slot()
+    await a_long_broadcast_closes_its_sender_with_1009()
+    await deflate_only_when_asked()
+    a_send_that_stalls_drops_its_peer()
     stalled_handshake_gets_408()
 
 

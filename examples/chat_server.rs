@@ -28,7 +28,11 @@
 //! half and blocks on the connection's command channel, which the registry holds, and which
 //! also carries what the reader owes it (pongs, the close reply). The writer's wait ends at
 //! the next timer (keepalive ping, close timeout) at the latest. No connection state is
-//! shared, and nothing wakes up while nothing happens.
+//! shared, and nothing wakes up while nothing happens. What waits in a command channel is
+//! bounded (1 MiB, counted when queued and given back once written): a peer that reads slower
+//! than the chat talks would otherwise make the server hold everything said meanwhile. A
+//! connection over the bound is dropped, its socket shut down without a close frame (which
+//! would wait behind all the rest), and nobody else ever waits for it.
 //!
 //! Several servers (`--redis`): two threads own the two Redis connections, one publishing and
 //! one subscribed. Connection threads never touch Redis: they deliver to this server's clients
@@ -39,10 +43,10 @@
 //!   numbers its connections N × 1,000,000 + 1, + 2, ... (node 3's first is 3000001), so ids
 //!   need no Redis once the number is known, and ids stay below 2^53 for the page's
 //!   JavaScript. A server that has used half a million ids takes a spare number in advance.
-//!   Until it has its first number, `/chat` is answered 503. When a Redis that lost its data
-//!   comes back, each server raises the counter back to its own numbers on reconnecting, so a
-//!   server started afterwards gets a new one (one started before they reconnect could not be
-//!   told apart).
+//!   Until it has its first number, `/chat` is answered 503. Each server raises the counter
+//!   back to its own numbers on reconnecting and with every heartbeat (2 s), so once Redis
+//!   lost it (restarted empty, `FLUSHALL`, eviction, a failover), a server started afterwards
+//!   gets a new number; one started within those 2 s could get a number in use.
 //! - Broadcasts (messages, joins, leaves) are published on `wsmachine:chat:all`, tagged with a
 //!   random token of this process; each server delivers what it receives there to its clients,
 //!   except what carries its own token, which it delivered when it was sent. Redis delivers a
@@ -64,6 +68,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -82,6 +87,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const REDIS_FLUSH: Duration = Duration::from_secs(1);
 /// 1013 (try again later, in the IANA registry): the server has no id to give yet.
 const TRY_AGAIN_LATER: CloseCode = CloseCode(1013);
+/// How many bytes of commands a connection may have waiting for its writer. Everything sent
+/// to a peer that reads slower than the chat talks waits here, so without a bound one slow
+/// reader holds every message of everybody for as long as it stays.
+const BACKLOG_LIMIT: usize = 1024 * 1024;
 
 struct Options {
     addr: String,
@@ -141,6 +150,72 @@ enum Command {
     ReaderDone,
 }
 
+impl Command {
+    /// What it holds while it waits, as counted against `BACKLOG_LIMIT`. A close and the
+    /// reader's end cost nothing: they come once, and must get through to end the connection.
+    fn cost(&self) -> usize {
+        match self {
+            Command::Send(text) => std::mem::size_of::<Command>() + text.len(),
+            Command::Owed(_) => std::mem::size_of::<Command>(),
+            Command::Close(..) | Command::ReaderDone => 0,
+        }
+    }
+}
+
+/// A connection's command channel, as the registry and its reader hold it: what may wait in
+/// it is bounded, and a connection over the bound is dropped rather than anybody waiting.
+#[derive(Clone)]
+struct Outbox {
+    commands: Sender<Command>,
+    backlog: Arc<Backlog>,
+}
+
+struct Backlog {
+    /// Queued and not yet written, by `Command::cost`.
+    bytes: AtomicUsize,
+    /// Set once the connection went over `BACKLOG_LIMIT`: it is being dropped.
+    over: AtomicBool,
+    /// Its socket, to shut down from whichever thread found it over: its writer may be
+    /// stuck in a write that the peer lets progress just often enough never to time out.
+    socket: TcpStream,
+}
+
+impl Outbox {
+    /// Queues `command`; false if the connection is gone or is being dropped for having too
+    /// much waiting.
+    fn push(&self, command: Command) -> bool {
+        let cost = command.cost();
+        if cost > 0 {
+            let backlog = &self.backlog;
+            let before = backlog.bytes.fetch_add(cost, Ordering::Relaxed);
+            if backlog.over.load(Ordering::Relaxed) || before + cost > BACKLOG_LIMIT {
+                backlog.bytes.fetch_sub(cost, Ordering::Relaxed);
+                if !backlog.over.swap(true, Ordering::Relaxed) {
+                    // No close frame: it would wait behind all the rest. The writer's write
+                    // fails, the reader sees the end, and the connection leaves as usual.
+                    let _ = backlog.socket.shutdown(Shutdown::Both);
+                }
+                return false;
+            }
+        }
+        if self.commands.send(command).is_ok() {
+            return true;
+        }
+        self.release(cost);
+        false
+    }
+
+    /// Gives back what a command held, once the writer is done with it.
+    fn release(&self, cost: usize) {
+        self.backlog.bytes.fetch_sub(cost, Ordering::Relaxed);
+    }
+
+    /// Whether the connection is being dropped for having too much waiting.
+    fn over(&self) -> bool {
+        self.backlog.over.load(Ordering::Relaxed)
+    }
+}
+
 /// The registry of open connections: ids, their command channels, the count.
 struct Hub {
     clients: Mutex<Clients>,
@@ -151,7 +226,7 @@ struct Hub {
 }
 
 struct Clients {
-    by_id: BTreeMap<u64, Sender<Command>>,
+    by_id: BTreeMap<u64, Outbox>,
     shutting_down: bool,
     /// The next id, when the server is on its own.
     next_id: u64,
@@ -189,7 +264,7 @@ impl Hub {
     }
 
     /// Adds a connection; returns its id and the count.
-    fn join(&self, commands: Sender<Command>) -> Result<(u64, u64), Refused> {
+    fn join(&self, commands: Outbox) -> Result<(u64, u64), Refused> {
         let mut clients = self.clients();
         if clients.shutting_down {
             return Err(Refused::ShuttingDown);
@@ -257,7 +332,7 @@ impl Hub {
     /// Sends to one connection of this server; false if there is none with that id.
     fn send_to(&self, id: u64, text: &str) -> bool {
         match self.clients().by_id.get(&id) {
-            Some(commands) => commands.send(Command::Send(text.into())).is_ok(),
+            Some(commands) => commands.push(Command::Send(text.into())),
             None => false,
         }
     }
@@ -295,7 +370,7 @@ impl Hub {
         let mut clients = self.clients();
         clients.shutting_down = true;
         for commands in clients.by_id.values() {
-            let _ = commands.send(Command::Close(
+            commands.push(Command::Close(
                 CloseCode::GOING_AWAY,
                 "server shutting down",
             ));
@@ -318,8 +393,9 @@ fn broadcast(clients: &Clients, text: &str, except: Option<u64>) {
     let text: Arc<str> = text.into();
     for (id, commands) in &clients.by_id {
         if Some(*id) != except {
-            // A connection whose thread has ended is about to leave; nothing to tell it.
-            let _ = commands.send(Command::Send(text.clone()));
+            // A connection whose thread has ended is about to leave, and one with too much
+            // waiting is being dropped: nothing to tell either.
+            commands.push(Command::Send(text.clone()));
         }
     }
 }
@@ -411,8 +487,8 @@ fn main() {
                         let policy = policy.clone();
                         // Out of threads (memory, mappings): this connection is dropped, not
                         // every other with the whole process.
-                        let started = std::thread::Builder::new()
-                            .spawn(move || serve(stream, &hub, &policy));
+                        let started =
+                            std::thread::Builder::new().spawn(move || serve(stream, &hub, &policy));
                         if let Err(e) = started {
                             eprintln!("chat_server: no thread for a connection, dropped: {e}");
                             std::thread::sleep(Duration::from_millis(50));
@@ -506,7 +582,22 @@ fn serve(stream: TcpStream, hub: &Hub, policy: &Policy) {
             return;
         }
     };
+    let socket = match writer.get_mut().try_clone() {
+        Ok(socket) => socket,
+        Err(e) => {
+            eprintln!("{name}: no handle on its socket, dropped: {e}");
+            return;
+        }
+    };
     let (commands_tx, commands) = mpsc::channel();
+    let commands_tx = Outbox {
+        commands: commands_tx,
+        backlog: Arc::new(Backlog {
+            bytes: AtomicUsize::new(0),
+            over: AtomicBool::new(false),
+            socket,
+        }),
+    };
     let joined = hub.join(commands_tx.clone());
     let name = match joined {
         Ok((id, count)) => {
@@ -534,7 +625,7 @@ fn serve(stream: TcpStream, hub: &Hub, policy: &Policy) {
                     (TRY_AGAIN_LATER, "no connection ids yet")
                 }
             };
-            let _ = commands_tx.send(Command::Close(code, reason));
+            commands_tx.push(Command::Close(code, reason));
             name
         }
     };
@@ -543,7 +634,7 @@ fn serve(stream: TcpStream, hub: &Hub, policy: &Policy) {
         let reading = std::thread::Builder::new()
             .spawn_scoped(threads, || read(reader, hub, id, &commands_tx, &name));
         match reading {
-            Ok(_) => write(writer, &commands, &name),
+            Ok(_) => write(writer, &commands, &commands_tx, &name),
             // Without its reader the connection cannot go on: it ends here, dropped.
             Err(e) => eprintln!("{name}: no thread for its reader, dropped: {e}"),
         }
@@ -555,22 +646,16 @@ fn serve(stream: TcpStream, hub: &Hub, policy: &Policy) {
 }
 
 /// The reader thread: messages in, registry actions and owed values out, until the close.
-fn read(
-    mut reader: Reader<TcpStream>,
-    hub: &Hub,
-    id: Option<u64>,
-    commands: &Sender<Command>,
-    name: &str,
-) {
+fn read(mut reader: Reader<TcpStream>, hub: &Hub, id: Option<u64>, commands: &Outbox, name: &str) {
     loop {
         let message = reader.read();
         if let Some(owed) = reader.take_owed() {
-            let _ = commands.send(Command::Owed(owed));
+            commands.push(Command::Owed(owed));
         }
         match message {
             Ok(Message::Text(text)) => {
                 if let Some(error) = id.and_then(|id| on_text(hub, id, &text)) {
-                    let _ = commands.send(Command::Send(error.into()));
+                    commands.push(Command::Send(error.into()));
                 }
             }
             Ok(Message::Pong {
@@ -578,7 +663,7 @@ fn read(
                 ..
             }) => {
                 let rtt = json(&[("type", Json::Str("rtt")), ("ms", Json::Millis(us))]);
-                let _ = commands.send(Command::Send(rtt.into()));
+                commands.push(Command::Send(rtt.into()));
             }
             Ok(Message::Close { code, reason, .. }) => {
                 let code = code.map(|c| format!(" {c}")).unwrap_or_default();
@@ -594,14 +679,25 @@ fn read(
             }
         }
     }
-    let _ = commands.send(Command::ReaderDone);
+    commands.push(Command::ReaderDone);
 }
 
 /// The writer thread: commands, owed values and timers, until nothing more will be sent;
 /// then the socket is shut down, which also ends the reader's wait if it still waits (its
 /// close is then 1006).
-fn write(mut writer: Writer<TcpStream>, commands: &mpsc::Receiver<Command>, name: &str) {
-    if let Err(e) = write_commands(&mut writer, commands) {
+fn write(
+    mut writer: Writer<TcpStream>,
+    commands: &mpsc::Receiver<Command>,
+    outbox: &Outbox,
+    name: &str,
+) {
+    let written = write_commands(&mut writer, commands, outbox);
+    if outbox.over() {
+        eprintln!(
+            "{name}: dropped: more than {} MiB waiting to be sent, the peer reads too slowly",
+            BACKLOG_LIMIT >> 20
+        );
+    } else if let Err(e) = written {
         eprintln!("{name}: write failed: {e}");
     }
     let _ = writer.get_mut().shutdown(Shutdown::Both);
@@ -610,6 +706,7 @@ fn write(mut writer: Writer<TcpStream>, commands: &mpsc::Receiver<Command>, name
 fn write_commands(
     writer: &mut Writer<TcpStream>,
     commands: &mpsc::Receiver<Command>,
+    outbox: &Outbox,
 ) -> Result<(), Error> {
     let mut wait = writer.handle_timeout()?.next;
     loop {
@@ -624,6 +721,7 @@ fn write_commands(
                 Err(_) => return Ok(()),
             },
         };
+        let cost = command.as_ref().map_or(0, Command::cost);
         match command {
             Some(Command::Send(text)) if writer.sender().state() == State::Open => {
                 writer.send_text(&text)?
@@ -633,6 +731,7 @@ fn write_commands(
             Some(Command::Close(code, reason)) => close(writer, code, reason)?,
             Some(Command::ReaderDone) => return Ok(()),
         }
+        outbox.release(cost);
         let timers = writer.handle_timeout()?;
         wait = timers.next;
         if timers.close_timed_out || writer.sender().state() == State::Closed {
@@ -1182,16 +1281,25 @@ mod cluster {
 
     /// A first node number, or, after a reconnection, the counter raised back to ours.
     fn register(con: &mut Connection, shared: &Shared) -> RedisResult<()> {
-        let highest = shared.state().numbers.iter().max().copied();
-        match highest {
-            None => take_number(con, shared),
-            Some(number) => redis::cmd("EVAL")
-                .arg(RAISE)
-                .arg(1)
-                .arg(NODE_KEY)
-                .arg(number)
-                .query(con),
+        if shared.state().numbers.is_empty() {
+            take_number(con, shared)
+        } else {
+            raise(con, shared)
         }
+    }
+
+    /// Raises the node counter to at least our highest number, so that a server starting now
+    /// cannot be given a number we hold; nothing before we have one.
+    fn raise(con: &mut Connection, shared: &Shared) -> RedisResult<()> {
+        let Some(highest) = shared.state().numbers.iter().max().copied() else {
+            return Ok(());
+        };
+        redis::cmd("EVAL")
+            .arg(RAISE)
+            .arg(1)
+            .arg(NODE_KEY)
+            .arg(highest)
+            .query(con)
     }
 
     fn take_number(con: &mut Connection, shared: &Shared) -> RedisResult<()> {
@@ -1237,7 +1345,13 @@ mod cluster {
                 if now >= beat_at {
                     beat_at = now + HEARTBEAT;
                     let beat = format!("{:016x} count {}", self.shared.token, self.hub.here());
-                    self.run(|con, _| publish(con, ALL, &beat));
+                    // Redis can lose the counter without dropping the connection (FLUSHALL,
+                    // eviction, a failover to a replica that never had it): raising it on
+                    // reconnecting only would leave it lost until then.
+                    self.run(|con, shared| {
+                        raise(con, shared)?;
+                        publish(con, ALL, &beat)
+                    });
                     let dropped = self.shared.dropped.swap(0, Ordering::Relaxed);
                     if dropped > 0 {
                         eprintln!(

@@ -12,9 +12,14 @@
 #      another node gets an error, new connections still get new ids;
 #   5. redis-server started again on the same port (empty: no persistence): every node says
 #      `redis available again`, a fourth node started now gets a node number of its own, and
-#      checks 1 to 3 pass again across the four.
+#      checks 1 to 3 pass again across the four;
+#   6. FLUSHALL while every node stays connected: 3 s later (a heartbeat is 2 s) a fifth node
+#      gets a node number of its own, and checks 1 to 3 pass across the five;
+#   7. one node on its own (no --redis): a client that reads nothing while another floods
+#      broadcasts is dropped, the flooding client and a third keep chatting, and the server's
+#      VmRSS stays under the bound chat_cluster.py states.
 # Ends with `redis: N passed, M failed`; exits non-zero if anything failed. Every wait is
-# bounded; about 20 s once built.
+# bounded; about 30 s once built.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 set -euo pipefail
@@ -149,7 +154,37 @@ else
 fi
 clients cluster "${url[A]}" "${url[B]}" "${url[C]}" "${url[D]}"
 
-for name in A B C D; do
+echo "# 6: FLUSHALL while every node is connected"
+if [ "$(timeout 5 redis-cli -p "$redis_port" FLUSHALL 2>&1)" = OK ]; then
+    pass "redis-cli FLUSHALL"
+else
+    fail "redis-cli FLUSHALL"
+fi
+sleep 3
+node E
+numbers="$numbers $d"
+e=$(number_of E)
+if [ -n "$e" ] && ! grep -qw -- "$e" <<<"$numbers"; then
+    pass "node E, started 3 s after FLUSHALL, gets node number $e (A, B, C, D: $numbers)"
+else
+    fail "node E gets a node number none of A, B, C, D holds (E: '$e'; A, B, C, D: $numbers)" "$work/E.err"
+fi
+clients cluster "${url[A]}" "${url[B]}" "${url[C]}" "${url[D]}" "${url[E]}"
+
+echo "# 7: a client that reads nothing, on a node of its own"
+# Not under `timeout`: the pid must be the server's own, for its VmRSS.
+if launch S "$bin/chat_server" 127.0.0.1:0 --shutdown-after 300; then
+    clients slow "$URL" "$PID"
+    if grep -q 'dropped: more than' "$work/S.err"; then
+        pass "node S says why it dropped the client: $(sed -n 's/.*\(dropped: more than.*\)/\1/p' "$work/S.err" | head -n 1)"
+    else
+        fail "node S says why it dropped the client" "$work/S.err"
+    fi
+else
+    fail "node S did not print 'listening on' within 10 s" "$work/S.err"
+fi
+
+for name in A B C D E S; do
     if grep -q 'panicked' "$work/$name.err"; then
         fail "node $name panicked" "$work/$name.err"
     fi

@@ -4,6 +4,9 @@
     chat_cluster.py outage GO_FILE URL URL...   clients connect and print `connected`; once
                                                 GO_FILE exists (Redis stopped), local chat is
                                                 checked on every node
+    chat_cluster.py slow URL PID                a client that reads nothing while another
+                                                floods broadcasts is dropped, the others go
+                                                on, and the server PID stays small
 
 URL is a node's `http://127.0.0.1:PORT` as it prints it. One line per check, `PASS ...` or
 `FAIL ...`; exits 1 if any failed. Every wait is bounded.
@@ -14,13 +17,20 @@ import json
 import os
 import re
 import secrets
+import socket
 import sys
+import time
 
 from websockets.asyncio.client import connect
 
 WAIT = 5.0  # for what must arrive
 GRACE = 0.5  # for a duplicate, or for what must not arrive
 GO_WAIT = 30.0  # for the outage to begin
+FLOODS = 2000  # broadcasts of FLOOD_SIZE characters in the slow-reader check
+FLOOD_SIZE = 60_000
+FLOOD = "flood "  # starts every flood message's text
+IN_FLIGHT = 8  # flood messages sent ahead of what the reading clients have received
+RSS_LIMIT_MB = 64  # the server's VmRSS, at most, while it floods a client that reads nothing
 
 failures = 0
 
@@ -44,6 +54,7 @@ class Client:
         self.url = url
         self.inbox = []
         self.id = None
+        self.floods = 0
 
     async def open(self):
         ws_url = "ws://" + self.url.removeprefix("http://") + "/chat"
@@ -69,6 +80,10 @@ class Client:
                     message = json.loads(raw)
                 except ValueError:
                     message = {"type": "unparsed", "raw": raw}
+                if message.get("type") == "message" and str(message.get("text")).startswith(FLOOD):
+                    # Counted, not kept: thousands of them would take more memory than the server.
+                    self.floods += 1
+                    continue
                 self.inbox.append(message if isinstance(message, dict) else {"raw": message})
         except Exception:  # the connection ended; what came is in the inbox
             pass
@@ -287,6 +302,113 @@ async def outage(go_file, urls):
             await c.close()
 
 
+def open_reading_nothing(url):
+    """A WebSocket that reads the 101 and never another byte, with a 4 KB receive buffer."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(WAIT)
+    s.connect((host, int(port)))
+    s.sendall(
+        f"GET /chat HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nOrigin: {url}\r\nSec-WebSocket-Protocol: chat\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        .encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        byte = s.recv(1)
+        if not byte:
+            break
+        head += byte
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(f"the client that reads nothing was answered {head[:40]!r}")
+    return s
+
+
+def ended_by_peer(s, timeout):
+    """Reads what is left until the end of stream (or a reset); False if none comes within
+    `timeout`, however much arrives meanwhile."""
+    deadline = time.monotonic() + timeout
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            s.settimeout(left)
+            if not s.recv(1 << 16):
+                return True
+    except ConnectionResetError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
+def vm_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def slow(url, pid):
+    normal = await Client(0, url).open()
+    stuck = await asyncio.to_thread(open_reading_nothing, url)
+    flooder = None
+    try:
+        joined = await normal.first(lambda m: m.get("type") == "join")
+        if joined is None:
+            raise RuntimeError("the client that reads nothing did not join")
+        stuck_id = joined["id"]
+        flooder = await Client(0, url).open()
+        peak = vm_rss_mb(pid)
+
+        async def watch():
+            nonlocal peak
+            while True:
+                peak = max(peak, vm_rss_mb(pid))
+                await asyncio.sleep(0.05)
+
+        watcher = asyncio.create_task(watch())
+        text = FLOOD + "x" * (FLOOD_SIZE - len(FLOOD))
+        kept_up = True
+        for i in range(FLOODS):
+            if i >= IN_FLIGHT:
+                kept_up = await until(
+                    lambda: min(normal.floods, flooder.floods) >= i - IN_FLIGHT, WAIT
+                )
+                if not kept_up:
+                    break
+            await flooder.send(text)
+        received = await until(lambda: min(normal.floods, flooder.floods) >= FLOODS, WAIT)
+        watcher.cancel()
+        peak = max(peak, vm_rss_mb(pid))
+        check(
+            kept_up and received and normal.floods == flooder.floods == FLOODS,
+            f"{FLOODS} broadcasts of {FLOOD_SIZE} bytes reach the flooding client and a reading "
+            "client once each while another client reads nothing",
+            f"sent {i + 1}, received {flooder.floods} and {normal.floods}",
+        )
+        check(
+            peak < RSS_LIMIT_MB,
+            f"the server's VmRSS stays under {RSS_LIMIT_MB} MB during the flood "
+            f"(peak {peak:.1f} MB)",
+        )
+        left = await normal.first(lambda m: m.get("type") == "leave" and m.get("id") == stuck_id)
+        check(
+            left is not None,
+            f"the client that reads nothing (#{stuck_id}) is dropped: the others are told it left",
+        )
+        ended = await asyncio.to_thread(ended_by_peer, stuck, WAIT)
+        check(ended, "the connection of the client that reads nothing is ended by the server")
+        await broadcast_checks([[normal, flooder]], normal, others_reached=True)
+        await broadcast_checks([[normal, flooder]], flooder, others_reached=True)
+    finally:
+        stuck.close()
+        for c in (normal, flooder):
+            if c is not None:
+                await c.close()
+
+
 def main():
     args = sys.argv[1:]
     try:
@@ -294,6 +416,8 @@ def main():
             asyncio.run(asyncio.wait_for(cluster(args[1:]), 60))
         elif len(args) >= 4 and args[0] == "outage":
             asyncio.run(asyncio.wait_for(outage(args[1], args[2:]), 90))
+        elif len(args) == 3 and args[0] == "slow":
+            asyncio.run(asyncio.wait_for(slow(args[1], int(args[2])), 90))
         else:
             print(__doc__.strip(), file=sys.stderr)
             sys.exit(2)

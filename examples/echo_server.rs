@@ -50,8 +50,8 @@ fn main() {
                 let tls = tls.clone();
                 // Out of threads (memory, mappings): this connection is dropped, not the
                 // others with the whole process.
-                let started = std::thread::Builder::new()
-                    .spawn(move || serve(stream, deflate, tls));
+                let started =
+                    std::thread::Builder::new().spawn(move || serve(stream, deflate, tls));
                 if let Err(e) = started {
                     eprintln!("echo_server: no thread for a connection, dropped: {e}");
                     std::thread::sleep(std::time::Duration::from_millis(50));

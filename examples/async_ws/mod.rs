@@ -16,8 +16,11 @@
 //! the stream is touched again, automatic answers and [`AsyncWebSocket::queue_text`] output
 //! go out in one write when more input is needed, a stream that was emptied is waited on
 //! ([`Transport::poll_readable`]) rather than read again at once, and after a
-//! [`Budget`]'s worth of events or bytes (a turn may overshoot by one read) the task writes
-//! what it queued and yields, so that other connections on the same executor get their turn.
+//! [`Budget`]'s worth of events or bytes the turn ends at the next read boundary (so it may
+//! overshoot by one read's events): the task waits for its stream's readiness, or yields, so
+//! that other connections on the same executor get their turn. Ending a turn only there, with
+//! every event read handed out and answered, is what keeps that wait from holding up a peer
+//! that waits for answers.
 
 use std::future::Future;
 use std::io;
@@ -253,9 +256,6 @@ impl<T: Transport, R: KeySource> AsyncWebSocket<T, R> {
                     return Ok(message);
                 }
             }
-            if self.budget.is_spent() {
-                self.let_others_run().await?;
-            }
             let now = self.now();
             self.conn.handle_timeout(now);
             match self.conn.step() {
@@ -266,7 +266,12 @@ impl<T: Transport, R: KeySource> AsyncWebSocket<T, R> {
                 Ok(step @ (Step::Read | Step::Wait)) => {
                     let wait = matches!(step, Step::Wait);
                     self.flush().await?;
-                    self.read_more(wait).await?;
+                    if self.budget.is_spent() {
+                        self.end_turn().await?;
+                        self.read_more(false).await?;
+                    } else {
+                        self.read_more(wait).await?;
+                    }
                 }
                 Ok(Step::Closed) => {
                     self.flush().await?;
@@ -453,14 +458,23 @@ impl<T: Transport, R: KeySource> AsyncWebSocket<T, R> {
         elapsed_ms(self.started)
     }
 
-    /// Ends this connection's turn: writes what the turn queued, so the peer is not kept
-    /// waiting for it, then yields. It must not wait for the stream's readiness: the turn may
-    /// end with events still undecoded in the connection and a peer that sends nothing more
-    /// until it has their answers. The executor reaches its reactor between runs of its tasks
-    /// (smol's every 200), so connections that became readable meanwhile get their turn.
-    async fn let_others_run(&mut self) -> Result<(), Error> {
-        self.flush().await?;
-        futures_lite::future::yield_now().await;
+    /// Ends this connection's turn, at a read boundary: every event read so far has been
+    /// handed out and its answers written, so waiting for the stream's readiness keeps no peer
+    /// waiting on us. (A turn that ended between events could: the peer may send nothing more
+    /// until it has the answers to the events still undecoded.) The wait goes through the
+    /// reactor that every connection's readiness comes from, so the connections that became
+    /// ready meanwhile are served before this one again; a bare yield would not reach the
+    /// reactor while this task stays runnable (smol's executor polls it only every 200 task
+    /// runs). A stream that is ready at once, or has no readiness of its own, yields.
+    async fn end_turn(&mut self) -> Result<(), Error> {
+        let waited = Readable {
+            stream: &mut self.stream,
+            pended: false,
+        }
+        .await?;
+        if !waited {
+            futures_lite::future::yield_now().await;
+        }
         self.budget.renew();
         Ok(())
     }

@@ -145,13 +145,18 @@ for name in A B C; do
 done
 node D
 number_of() { sed -n 's/.*redis: node number \([0-9]*\),.*/\1/p' "$work/$1.err" | head -n 1; }
+# new_number NODE WHEN OTHERS NUMBERS: NODE's number is none of NUMBERS (those of OTHERS).
+new_number() {
+    local n
+    n=$(number_of "$1")
+    if [ -n "$n" ] && ! grep -qw -- "$n" <<<"$4"; then
+        pass "node $1, $2, gets node number $n ($3: $4)"
+    else
+        fail "node $1 gets a node number none of $3 holds ($1: '$n'; $3: $4)" "$work/$1.err"
+    fi
+}
 numbers="$(number_of A) $(number_of B) $(number_of C)"
-d=$(number_of D)
-if [ -n "$d" ] && ! grep -qw -- "$d" <<<"$numbers"; then
-    pass "node D, started after Redis lost its data, gets node number $d (A, B, C: $numbers)"
-else
-    fail "node D gets a node number none of A, B, C holds (D: '$d'; A, B, C: $numbers)" "$work/D.err"
-fi
+new_number D "started after Redis lost its data" "A, B, C" "$numbers"
 clients cluster "${url[A]}" "${url[B]}" "${url[C]}" "${url[D]}"
 
 echo "# 6: FLUSHALL while every node is connected"
@@ -162,13 +167,7 @@ else
 fi
 sleep 3
 node E
-numbers="$numbers $d"
-e=$(number_of E)
-if [ -n "$e" ] && ! grep -qw -- "$e" <<<"$numbers"; then
-    pass "node E, started 3 s after FLUSHALL, gets node number $e (A, B, C, D: $numbers)"
-else
-    fail "node E gets a node number none of A, B, C, D holds (E: '$e'; A, B, C, D: $numbers)" "$work/E.err"
-fi
+new_number E "started 3 s after FLUSHALL" "A, B, C, D" "$numbers $(number_of D)"
 clients cluster "${url[A]}" "${url[B]}" "${url[C]}" "${url[D]}" "${url[E]}"
 
 echo "# 7: a client that reads nothing, on a node of its own"

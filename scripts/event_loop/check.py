@@ -59,6 +59,23 @@ def masked(opcode, payload, fin=True):
     return bytes([first, 0x80 | len(payload)]) + mask + body
 
 
+def read_to_end(s, timeout):
+    """Reads s until the server ends it (or `timeout` seconds pass without a byte): the bytes
+    read, and whether it ended."""
+    s.settimeout(timeout)
+    got = 0
+    try:
+        while True:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                return got, True
+            got += len(chunk)
+    except ConnectionResetError:
+        return got, True
+    except socket.timeout:
+        return got, False
+
+
 def close_code_after(s, frame, timeout=5):
     """Sends frame, reads until the server's close frame; returns its code, or None."""
     s.settimeout(timeout)
@@ -205,19 +222,7 @@ async def a_peer_that_does_not_read_is_dropped():
         await sender.send("still here")
         back = await asyncio.wait_for(sender.recv(), 5)
     # What reached the idle connection before the server gave up on it, then the end.
-    idle.settimeout(10)
-    got, ended = 0, False
-    try:
-        while True:
-            chunk = idle.recv(1 << 16)
-            if not chunk:
-                ended = True
-                break
-            got += len(chunk)
-    except ConnectionResetError:
-        ended = True
-    except socket.timeout:
-        pass
+    got, ended = read_to_end(idle, 10)
     report(
         "a connection that reads nothing is dropped once 1 MiB waits behind its send",
         ended and got < rounds * len(text) and back == "still here",
@@ -263,18 +268,7 @@ def a_send_that_stalls_drops_its_peer():
     s.sendall(bytes([0x82, 0x80 | 127]) + struct.pack("!Q", len(payload)) + b"\0\0\0\0" + payload)
     stalled = time.monotonic()
     time.sleep(12)
-    got, ended = 0, False
-    try:
-        while True:
-            chunk = s.recv(1 << 16)
-            if not chunk:
-                ended = True
-                break
-            got += len(chunk)
-    except ConnectionResetError:
-        ended = True
-    except socket.timeout:
-        pass
+    got, ended = read_to_end(s, 30)
     waited = time.monotonic() - stalled
     report(
         "a peer that takes no bytes of its send for 10 s is dropped",

@@ -627,6 +627,9 @@ mod uring {
                 return Ok(());
             };
             let result = self.settle_entry(slot, &mut entry);
+            // Between completions a connection waits for the network: it holds no engine
+            // buffer but a partial frame.
+            entry.conn.shrink_buffers();
             let done = entry.sending.is_empty()
                 && (entry.broken
                     || (entry.conn.state() == State::Closed
@@ -649,8 +652,7 @@ mod uring {
                 } else {
                     entry.waiting.extend_from_slice(pending);
                 }
-                // The bytes are the loop's to send now; the engine's queue gives its buffer
-                // back.
+                // The bytes are the loop's to send now.
                 let _ = entry
                     .conn
                     .handle_write(wsmachine::drive::Transfer::Bytes(len));

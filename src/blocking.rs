@@ -246,8 +246,14 @@ impl<T: Read + Write, R: KeySource> WebSocket<T, R> {
             self.conn.handle_timeout(now);
             let message = match self.conn.step() {
                 Ok(Step::Event(event)) => Message::from_event(event, now),
-                Ok(Step::Read | Step::Wait) => {
+                Ok(step @ (Step::Read | Step::Wait)) => {
+                    let wait = matches!(step, Step::Wait);
                     self.flush()?;
+                    if wait {
+                        // The last read emptied the stream, so this one may wait long: an
+                        // idle connection holds no buffer memory.
+                        self.conn.shrink_buffers();
+                    }
                     self.read_more()?;
                     continue;
                 }
@@ -623,7 +629,11 @@ impl<T: Write, R: KeySource> Writer<T, R> {
     ///
     /// [`Error::Io`], `WriteZero` when the stream takes no bytes.
     pub fn flush(&mut self) -> Result<(), Error> {
-        write_all(&mut self.stream, &mut self.tx)
+        write_all(&mut self.stream, &mut self.tx)?;
+        // The writer cannot tell when its connection goes idle: it gives its buffer back
+        // whenever it is emptied.
+        self.tx.shrink_buffers();
+        Ok(())
     }
 }
 

@@ -10,7 +10,8 @@ use crate::error::UsageError;
 /// Memory a connection keeps bytes in.
 ///
 /// Implemented for `&mut [u8]` (fixed size, never allocates) and, with `alloc`, for `Vec<u8>`
-/// (grows on demand up to the connection's [`crate::Limits`], and is freed when idle).
+/// (grows on demand up to the connection's [`crate::Limits`], keeps its memory while the
+/// connection is busy, and gives it back on [`crate::Connection::shrink_buffers`]).
 pub trait Storage {
     /// The usable bytes.
     fn bytes(&self) -> &[u8];
@@ -19,7 +20,7 @@ pub trait Storage {
     /// Makes at least `needed` bytes usable (but never more than `max`), keeping the current
     /// contents; returns false if the storage cannot grow that far.
     fn try_grow(&mut self, needed: usize, max: usize) -> bool;
-    /// Gives memory back when the queue is empty. Fixed storage keeps its bytes.
+    /// Gives memory back; called only when the queue is empty. Fixed storage keeps its bytes.
     fn release(&mut self) {}
     /// The most bytes this storage can ever hold.
     fn max_capacity(&self) -> usize {
@@ -59,7 +60,16 @@ impl Storage for Vec<u8> {
         }
         // Doubling keeps growth amortised; the floor avoids tiny first allocations.
         let len = needed.max(self.len().saturating_mul(2)).max(4096).min(max);
-        self.resize(len, 0);
+        if self.is_empty() {
+            // A zeroed allocation (calloc: large ones are fresh pages, which need no zeroing
+            // in user space), rather than `resize`, which fills the whole buffer with zeros.
+            *self = alloc::vec![0; len];
+        } else {
+            // `resize` reallocates in place when it can (large buffers move by remapping,
+            // with no copy and no second buffer alive at once) and zeroes the new part: once
+            // per doubling, as the buffer is kept while the connection is busy.
+            self.resize(len, 0);
+        }
         true
     }
     fn release(&mut self) {
@@ -151,7 +161,7 @@ impl<S: Storage> ByteQueue<S> {
 
     /// Frees growable storage if nothing is queued.
     pub(crate) fn release_if_empty(&mut self) {
-        if self.is_empty() {
+        if self.is_empty() && self.capacity() > 0 {
             self.storage.release();
         }
     }
@@ -354,11 +364,21 @@ mod tests {
 
     #[cfg(feature = "alloc")]
     #[test]
-    fn vec_storage_grows_and_is_released_when_empty() {
+    fn vec_storage_grows_keeps_its_bytes_and_is_released_only_when_empty() {
         let mut q = ByteQueue::new(Vec::new());
+        q.append(3, 1 << 20).unwrap().copy_from_slice(b"abc");
+        q.consume(1);
+        // Growing keeps what is queued, and no more than it.
         q.append(10_000, 1 << 20).unwrap().fill(7);
-        assert!(q.capacity() >= 10_000);
-        q.consume(10_000);
+        assert!(q.capacity() >= 10_002);
+        assert_eq!(&q.data()[..2], b"bc");
+        assert!(q.data()[2..].iter().all(|&b| b == 7));
+        q.release_if_empty();
+        assert!(q.capacity() >= 10_002, "released while it held bytes");
+        q.consume(10_002);
+        // Emptied, it keeps its memory for the next bytes...
+        assert!(q.capacity() >= 10_002);
+        // ...until asked to give it back.
         q.release_if_empty();
         assert_eq!(q.capacity(), 0);
     }

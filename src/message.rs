@@ -87,13 +87,17 @@ impl<S: Storage> Assembly<S> {
         self.buffer.data()
     }
 
-    /// Drops the message handed out by the previous call, and frees growable storage.
+    /// Drops the message handed out by the previous call; the storage stays for the next one.
     pub(crate) fn release_delivered(&mut self) {
         if self.delivered {
             self.delivered = false;
             self.buffer.clear();
-            self.buffer.release_if_empty();
         }
+    }
+
+    /// Frees growable storage if no message is being reassembled or held for the caller.
+    pub(crate) fn shrink(&mut self) {
+        self.buffer.release_if_empty();
     }
 
     pub(crate) fn capacity(&self) -> usize {

@@ -1,8 +1,9 @@
 //! Memory per connection: the size of a `Connection` value and the heap it holds.
 //!
 //! A counting global allocator (this file is its own test binary) keeps per-thread totals, so
-//! the tests may run in parallel. An open connection with nothing in flight must hold no heap
-//! at all: growable buffers are given back once a message has been delivered and polled past.
+//! the tests may run in parallel. Growable buffers keep their memory while a connection is busy
+//! (no allocation per batch), and an open connection with nothing in flight holds no heap at
+//! all once `shrink_buffers` was called, as a driver does before it waits for input.
 
 use std::mem::size_of;
 
@@ -14,7 +15,7 @@ use wsmachine::{
 #[path = "common/counting.rs"]
 mod counting;
 
-use counting::{live, peak, reset_peak, Counting};
+use counting::{allocations, live, peak, reset_peak, Counting};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -70,6 +71,12 @@ fn open_pair(version: Version) -> (Conn, Connection<Vec<u8>, NoEntropy>) {
     (client, server)
 }
 
+/// Both ends go idle, as a driver makes them before it waits for input.
+fn go_idle<R: wsmachine::KeySource>(client: &mut Conn, server: &mut Connection<Vec<u8>, R>) {
+    client.shrink_buffers();
+    server.shrink_buffers();
+}
+
 const MIB: usize = 1 << 20;
 
 /// Heap held by an idle pair after the handshake and after 1 MiB messages both ways; returns
@@ -77,6 +84,7 @@ const MIB: usize = 1 << 20;
 fn heap_of(version: Version, fragmented: bool) -> usize {
     let before = live();
     let (mut client, mut server) = open_pair(version);
+    go_idle(&mut client, &mut server);
     assert_eq!(live(), before, "{version}: heap held after the handshake");
     assert_eq!(client.buffered_capacity() + server.buffered_capacity(), 0);
 
@@ -98,6 +106,10 @@ fn heap_of(version: Version, fragmented: bool) -> usize {
         }
         a.send_to(b);
         assert_eq!(b.events(), [(kind, MIB)], "{version}");
+        // Busy, the buffers keep their memory for the next message...
+        assert!(client.buffered_capacity() + server.buffered_capacity() >= MIB);
+        // ...and give it back when the connection goes idle.
+        go_idle(&mut client, &mut server);
     }
     let peak = peak() - base;
     drop(text);
@@ -114,6 +126,7 @@ fn heap_of(version: Version, fragmented: bool) -> usize {
         assert_eq!(drain(&mut server), [("ping", 5)]);
         server.send_to(&mut client);
         assert_eq!(drain(&mut client), [("pong", 5)]);
+        go_idle(&mut client, &mut server);
         assert_eq!(live(), before, "{version}: heap held after ping/pong");
     }
     client.close().unwrap();
@@ -128,8 +141,62 @@ fn heap_of(version: Version, fragmented: bool) -> usize {
         client.handle_eof();
     }
     assert_eq!(drain(&mut client), [("close", 0)]);
+    go_idle(&mut client, &mut server);
     assert_eq!(live(), before, "{version}: heap held after the close");
     peak
+}
+
+/// The default path a new user is shown (`Connection::server` over `Vec<u8>`, reading with
+/// `read_buffer`/`commit_read`, sending with `send_binary`/`pending_output`) allocates nothing
+/// once it has warmed up: a busy connection keeps its buffers from batch to batch, small
+/// frames and 1 MiB messages alike. Then `shrink_buffers` gives everything back.
+#[test]
+fn a_busy_connection_allocates_nothing_per_batch() {
+    for size in [16usize, 125, 64 * 1024, MIB] {
+        let before = live();
+        let (mut client, mut server) = open_pair(Version::Hybi13);
+        let payload = vec![0x5a; size];
+        let frames = (64 * 1024 / size).max(1);
+        let batch = |client: &mut Conn, server: &mut Connection<Vec<u8>, NoEntropy>| {
+            for _ in 0..frames {
+                client.send_binary(&payload).unwrap();
+            }
+            // The server reads straight into its input, as from a socket.
+            let mut echoed = 0;
+            while !client.pending_output().is_empty() {
+                let out = client.pending_output();
+                let buf = server.read_buffer();
+                let n = buf.len().min(out.len());
+                assert!(n > 0, "{size}: no room to read into");
+                buf[..n].copy_from_slice(&out[..n]);
+                server.commit_read(n);
+                client.consume_output(n);
+                while let Some(event) = server.poll_event().unwrap() {
+                    let Event::Binary(data) = event else {
+                        panic!("{size}: unexpected {event:?}")
+                    };
+                    assert_eq!(data.len(), size);
+                    echoed += 1;
+                    server.send_binary(&payload).unwrap();
+                }
+                let sent = server.pending_output().len();
+                server.consume_output(sent);
+            }
+            assert_eq!(echoed, frames, "{size}");
+        };
+        batch(&mut client, &mut server);
+        let warm = allocations();
+        for _ in 0..20 {
+            batch(&mut client, &mut server);
+        }
+        let made = allocations() - warm;
+        assert_eq!(made, 0, "{size} B frames: {made} allocations in 20 warm batches");
+        go_idle(&mut client, &mut server);
+        drop(payload);
+        drop(client);
+        drop(server);
+        assert_eq!(live(), before, "{size}: heap held after going idle");
+    }
 }
 
 /// Object-safe view of either role for `heap_of`.
@@ -261,9 +328,12 @@ fn compression_state_per_connection() {
         let mut server = Connection::server(config);
         client.send_to(&mut server);
         assert_eq!(drain(&mut server), [("request", 0)]);
+        // The answer is still queued: only the input is empty and given back.
+        server.shrink_buffers();
         let server_held = live() - before;
         server.send_to(&mut client);
         assert_eq!(drain(&mut client), [("accepted", 0)]);
+        go_idle(&mut client, &mut server);
         let both = live() - before;
         let client_held = both - server_held;
         figures[row] = (bits, server_held, client_held);
@@ -277,6 +347,7 @@ fn compression_state_per_connection() {
         server.send_to(&mut client);
         assert_eq!(drain(&mut client), [("text", text.len())]);
         drop(text);
+        go_idle(&mut client, &mut server);
         // What a message leaves behind is the codecs' bookkeeping, not the message.
         let after_use = live() - before;
         assert!(
@@ -288,6 +359,7 @@ fn compression_state_per_connection() {
         assert_eq!(drain(&mut server), [("close", 0)]);
         server.send_to(&mut client);
         assert_eq!(drain(&mut client), [("close", 0)]);
+        go_idle(&mut client, &mut server);
         assert_eq!(live(), before, "{bits}: heap held after the close");
     }
     for (bits, server, client) in figures {

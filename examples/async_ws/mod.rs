@@ -483,6 +483,8 @@ impl<T: Transport, R: KeySource> AsyncWebSocket<T, R> {
     /// (the last read emptied it). Cancel-safe: a read that did not complete took nothing.
     async fn read_more(&mut self, wait: bool) -> Result<(), Error> {
         if wait {
+            // The wait may be long: an idle connection holds no buffer memory.
+            self.conn.shrink_buffers();
             let waited = Readable {
                 stream: &mut self.stream,
                 pended: false,
@@ -705,7 +707,11 @@ impl<T: AsyncWrite + Unpin, R: KeySource> AsyncWriter<T, R> {
     ///
     /// [`Error::Io`], `WriteZero` when the stream takes no bytes.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        write_all(&mut self.stream, &mut self.tx).await
+        write_all(&mut self.stream, &mut self.tx).await?;
+        // The writer cannot tell when its connection goes idle: it gives its buffer back
+        // whenever it is emptied.
+        self.tx.shrink_buffers();
+        Ok(())
     }
 
     async fn flush_over_limit(&mut self) -> Result<(), Error> {

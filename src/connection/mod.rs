@@ -132,7 +132,8 @@ pub struct Buffers<S> {
 ///    [`respond`](Self::respond), send messages);
 /// 4. send [`pending_output`](Self::pending_output) and [`consume_output`](Self::consume_output)
 ///    what was sent;
-/// 5. wait for input or until [`poll_timeout`](Self::poll_timeout).
+/// 5. wait for input or until [`poll_timeout`](Self::poll_timeout); before a wait that may be
+///    long (the transport had no more bytes), [`shrink_buffers`](Self::shrink_buffers).
 ///
 /// When [`state`](Self::state) is [`State::Closed`] and the close event was polled, send the
 /// remaining output and close the transport.
@@ -417,6 +418,19 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
     /// Marks `n` bytes of [`Connection::read_buffer`] as received.
     pub fn commit_read(&mut self, n: usize) {
         self.rx.commit_read(n)
+    }
+
+    /// Gives back the memory of every buffer that holds nothing: input, output and message
+    /// reassembly (growable storage only; fixed buffers keep theirs). Buffers keep their
+    /// memory between reads and sends, so that a busy connection allocates (and zero-fills) a
+    /// buffer once, not once per batch; call this when the connection goes idle, before
+    /// waiting for the transport to become readable after it had no more bytes. Then an idle
+    /// connection over `Vec<u8>` holds no heap memory (`buffered_capacity()` is 0). It ends the
+    /// borrow of the last event polled, as the next poll would. Costs one check per buffer
+    /// when there is nothing to give back.
+    pub fn shrink_buffers(&mut self) {
+        self.rx.shrink_buffers();
+        self.tx.shrink_buffers();
     }
 
     /// The transport ended: no more input will come; see [`Receiver::handle_eof`].

@@ -266,6 +266,12 @@ impl<S: Storage> RecvHalf<S> {
         }
     }
 
+    pub(crate) fn shrink_buffers(&mut self) {
+        self.release_borrowed();
+        self.input.release_if_empty();
+        self.assembly.shrink();
+    }
+
     pub(crate) fn commit_read(&mut self, n: usize) {
         if let RecvState::Closed { .. } = self.state {
             return;
@@ -342,10 +348,7 @@ impl<S: Storage> RecvHalf<S> {
     fn poll_general<H: Hand>(&mut self, hand: &mut H) -> Result<Option<Event<'_>>, Error> {
         let ready = match self.advance(hand) {
             Ok(Some(ready)) => ready,
-            Ok(None) => {
-                self.input.release_if_empty();
-                return Ok(None);
-            }
+            Ok(None) => return Ok(None),
             Err(e) => return Err(e),
         };
         let RecvHalf {
@@ -840,6 +843,13 @@ impl<S: Storage> Receiver<S> {
     /// Marks `n` bytes of [`Receiver::read_buffer`] as received.
     pub fn commit_read(&mut self, n: usize) {
         self.half.commit_read(n)
+    }
+
+    /// Gives back the memory of the input and message buffers that hold nothing (growable
+    /// storage only), ending the borrow of the last event polled; see
+    /// [`crate::Connection::shrink_buffers`].
+    pub fn shrink_buffers(&mut self) {
+        self.half.shrink_buffers()
     }
 
     /// The transport ended: no more input will come. Buffered input is still decoded; then the

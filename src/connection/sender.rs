@@ -315,6 +315,13 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
     /// Drops the first `n` bytes of [`Sender::pending_output`], once they were sent.
     pub fn consume_output(&mut self, n: usize) {
         self.output.consume(n);
+    }
+
+    /// Gives back the memory of the output buffer if it holds nothing (growable storage only;
+    /// fixed buffers keep theirs). The buffer keeps its memory between sends so that a busy
+    /// connection does not allocate for every message; call this when the connection goes
+    /// idle, as [`crate::Connection::shrink_buffers`] says.
+    pub fn shrink_buffers(&mut self) {
         self.output.release_if_empty();
     }
 

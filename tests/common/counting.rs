@@ -14,9 +14,11 @@ thread_local! {
     // Const-initialised without a destructor, so using it never allocates.
     static LIVE: Cell<usize> = const { Cell::new(0) };
     static PEAK: Cell<usize> = const { Cell::new(0) };
+    static CALLS: Cell<usize> = const { Cell::new(0) };
 }
 
 fn add(n: usize) {
+    let _ = CALLS.try_with(|calls| calls.set(calls.get() + 1));
     let _ = LIVE.try_with(|live| {
         let now = live.get() + n;
         live.set(now);
@@ -63,4 +65,9 @@ pub fn reset_peak() {
 
 pub fn peak() -> usize {
     PEAK.with(Cell::get)
+}
+
+/// Allocations (and reallocations) made by this thread so far.
+pub fn allocations() -> usize {
+    CALLS.with(Cell::get)
 }

@@ -325,8 +325,8 @@ impl<T: Read + Write, R: KeySource> WebSocket<T, R> {
     ///
     /// Those of [`crate::Sender::send_binary`], and [`Error::Io`].
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.conn.send_binary(data)?;
-        self.flush()
+        let (_, tx) = self.conn.halves();
+        send_binary(&mut self.stream, tx, data)
     }
 
     /// Sends a ping stamped with the time; its pong's round-trip time is in microseconds.
@@ -524,8 +524,9 @@ impl<T: Write, R: KeySource> Writer<T, R> {
     ///
     /// Those of [`crate::Sender::send_binary`], and [`Error::Io`].
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.tx.send_binary(data)?;
-        self.flush()
+        send_binary(&mut self.stream, &mut self.tx, data)?;
+        self.tx.shrink_buffers();
+        Ok(())
     }
 
     /// Sends a ping stamped with the time (microseconds since the socket was created); the
@@ -643,6 +644,48 @@ const QUEUE_LIMIT: usize = 64 * 1024;
 
 fn elapsed_us(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Payloads from this size up (bytes) that a server sends uncompressed are written from the
+/// caller's buffer, after their header, with vectored writes: never copied into the output.
+const IN_PLACE_MIN: usize = 16 * 1024;
+
+/// Sends a binary message and writes it with everything queued before it. A large payload of
+/// a server goes from `data` to the stream with no copy ([`Sender::send_binary_header`]).
+/// An I/O error in the middle of it leaves the message half written: the connection is then
+/// unusable, as after any failed write.
+fn send_binary<T: Write, S: Storage, R: KeySource>(
+    stream: &mut T,
+    tx: &mut Sender<S, R>,
+    data: &[u8],
+) -> Result<(), Error> {
+    if data.len() < IN_PLACE_MIN || tx.role() == crate::Role::Client || tx.compresses() {
+        tx.send_binary(data)?;
+        return write_all(stream, tx);
+    }
+    tx.send_binary_header(data.len())?;
+    loop {
+        let head = tx.pending_output();
+        let left = usize::try_from(tx.pending_payload()).unwrap_or(usize::MAX);
+        if head.is_empty() && left == 0 {
+            break;
+        }
+        let tail = &data[data.len() - left..];
+        let parts = [io::IoSlice::new(head), io::IoSlice::new(tail)];
+        let written = Transfer::from_io(stream.write_vectored(&parts))?;
+        if !tx.handle_write(written) {
+            return Err(io::Error::from(io::ErrorKind::WriteZero).into());
+        }
+        if written == Transfer::Blocked {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "write timed out: the peer took no bytes",
+            )
+            .into());
+        }
+    }
+    stream.flush()?;
+    Ok(())
 }
 
 /// Writes a sending half's whole output to a blocking stream.

@@ -340,6 +340,14 @@ pub enum UsageError {
     /// A half, or a value one half owes the other, of another connection: halves of different
     /// connections do not mix.
     ForeignHalf,
+    /// A payload the caller writes itself was asked of a client, whose frames are masked
+    /// (RFC 6455 §5.3): the payload must go through the output to be masked.
+    MaskedPayload,
+    /// The payload of the previous frame the caller writes itself is not all written yet.
+    PayloadPending {
+        /// Bytes of it still to write.
+        remaining: u64,
+    },
 }
 
 impl fmt::Display for UsageError {
@@ -361,6 +369,13 @@ impl fmt::Display for UsageError {
             UsageError::InvalidCloseCode(c) => write!(f, "close code {c} may not be sent"),
             UsageError::ReasonTooLong => f.write_str("close reason longer than 123 bytes"),
             UsageError::FragmentOrder => f.write_str("fragment out of order"),
+            UsageError::MaskedPayload => {
+                f.write_str("a client masks its frames: it cannot send a payload it does not copy")
+            }
+            UsageError::PayloadPending { remaining } => write!(
+                f,
+                "{remaining} bytes of the previous caller-written payload are still to be written"
+            ),
             UsageError::OutputFull {
                 required,
                 available,

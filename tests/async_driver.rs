@@ -463,3 +463,48 @@ fn a_write_without_progress_fails_at_its_deadline_and_keeps_the_output() {
         assert!(!ws.connection().pending_output().is_empty());
     });
 }
+
+/// A server's large binary messages go out from the caller's buffer (vectored writes after
+/// the header): over a real socket, beside small messages and from the split writer too,
+/// every message arrives whole and in order.
+#[test]
+fn large_binary_messages_are_written_in_place_and_arrive_whole() {
+    let sizes = [5usize, 16 * 1024, 16 * 1024 - 1, 3 << 20, 100, 70_000];
+    let payload = |size: usize| -> Vec<u8> { (0..size).map(|i| (i * 13 + size) as u8).collect() };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let client = std::thread::spawn(move || {
+        let stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .expect("timeout");
+        let request = ClientRequest::new("127.0.0.1", "/");
+        let (mut ws, _) =
+            WebSocket::connect_with(stream, &request, Config::default(), OsEntropy::new())
+                .expect("handshake");
+        (0..sizes.len() + 2)
+            .map(|_| ws.read().expect("read"))
+            .collect::<Vec<_>>()
+    });
+    let (stream, _) = listener.accept().expect("accept");
+    let stream = smol::net::TcpStream::try_from(stream).expect("async");
+    smol::block_on(async {
+        let mut ws = AsyncWebSocket::accept_with(stream, Config::default(), |_| Decision::accept())
+            .await
+            .expect("accept");
+        for size in sizes {
+            ws.send_binary(&payload(size)).await.expect("send");
+        }
+        let (_reader, mut writer) = ws.into_split(|s| (s.clone(), s)).await.expect("split");
+        writer.send_binary(&payload(1 << 20)).await.expect("send");
+        writer.send_text("done").await.expect("send");
+    });
+    let got = client.join().expect("client");
+    for (size, message) in sizes.into_iter().chain([1 << 20]).zip(&got) {
+        assert!(
+            *message == Message::Binary(payload(size)),
+            "message of {size} B differs"
+        );
+    }
+    assert_eq!(got.last(), Some(&Message::Text("done".into())));
+}

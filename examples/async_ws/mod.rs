@@ -35,7 +35,7 @@ use wsmachine::blocking::Error;
 use wsmachine::drive::{Answered, Budget, Decision, Message, Step, Transfer};
 use wsmachine::{
     ClientRequest, CloseCode, Config, Connection, Entropy, Event, KeySource, NoEntropy, Owed,
-    Receiver, Request, Sender, UsageError, Version,
+    Receiver, Request, Role, Sender, UsageError, Version,
 };
 
 /// Queued output at which the driver writes at once (bytes): a bound on what a connection
@@ -295,14 +295,15 @@ impl<T: Transport, R: KeySource> AsyncWebSocket<T, R> {
         self.flush().await
     }
 
-    /// Sends a binary message.
+    /// Sends a binary message. A server writes a payload of 16 KiB or more (uncompressed)
+    /// from `data` itself, after its header, never copying it into the output. Not
+    /// cancel-safe for such a payload: a send dropped half-way leaves the stream unusable.
     ///
     /// # Errors
     ///
     /// Those of [`wsmachine::Sender::send_binary`], and [`Error::Io`].
     pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.conn.send_binary(data)?;
-        self.flush().await
+        send_binary(&mut self.stream, self.conn.sender(), data).await
     }
 
     /// Queues a text message without writing it: it goes out with everything queued by the
@@ -622,8 +623,9 @@ impl<T: AsyncWrite + Unpin, R: KeySource> AsyncWriter<T, R> {
     ///
     /// Those of [`wsmachine::Sender::send_binary`], and [`Error::Io`].
     pub async fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.tx.send_binary(data)?;
-        self.flush().await
+        send_binary(&mut self.stream, &mut self.tx, data).await?;
+        self.tx.shrink_buffers();
+        Ok(())
     }
 
     /// Queues a text message without writing it: it goes out with the next send or
@@ -771,6 +773,43 @@ impl Input for Receiver<Vec<u8>> {
 }
 
 /// Writes all of `out`'s queued output. Cancel-safe: output leaves the queue only once written.
+/// Payloads from this size up (bytes) that a server sends uncompressed are written from the
+/// caller's buffer with vectored writes, never copied into the output.
+const IN_PLACE_MIN: usize = 16 * 1024;
+
+/// Sends a binary message and writes it with everything queued before it; a server's large
+/// payload goes from `data` to the stream with no copy
+/// ([`wsmachine::Sender::send_binary_header`]).
+async fn send_binary<W: AsyncWrite + Unpin, R: KeySource>(
+    stream: &mut W,
+    tx: &mut Sender<Vec<u8>, R>,
+    data: &[u8],
+) -> Result<(), Error> {
+    if data.len() < IN_PLACE_MIN || tx.role() == Role::Client || tx.compresses() {
+        tx.send_binary(data)?;
+        return write_all(stream, tx).await;
+    }
+    tx.send_binary_header(data.len())?;
+    loop {
+        let head = tx.pending_output();
+        let left = usize::try_from(tx.pending_payload()).unwrap_or(usize::MAX);
+        if head.is_empty() && left == 0 {
+            break;
+        }
+        let tail = &data[data.len() - left..];
+        let parts = [io::IoSlice::new(head), io::IoSlice::new(tail)];
+        let written = Transfer::from_io(stream.write_vectored(&parts).await)?;
+        if !tx.handle_write(written) {
+            return Err(io::Error::from(io::ErrorKind::WriteZero).into());
+        }
+        if written == Transfer::Blocked {
+            return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
+        }
+    }
+    stream.flush().await?;
+    Ok(())
+}
+
 async fn write_all<W: AsyncWrite + Unpin>(
     stream: &mut W,
     out: &mut impl Output,

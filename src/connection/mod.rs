@@ -595,6 +595,18 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
         self.tx.send_binary(data)
     }
 
+    /// Sends a binary message whose payload the caller writes itself; see
+    /// [`Sender::send_binary_header`].
+    pub fn send_binary_header(&mut self, len: usize) -> Result<(), Error> {
+        self.tx.send_binary_header(len)
+    }
+
+    /// Bytes of the caller-written payload still to be written; see
+    /// [`Sender::pending_payload`].
+    pub fn pending_payload(&self) -> u64 {
+        self.tx.pending_payload()
+    }
+
     /// Sends a fragment; see [`Sender::send_fragment`].
     pub fn send_fragment(
         &mut self,

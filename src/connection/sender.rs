@@ -35,6 +35,11 @@ pub struct Sender<S, R> {
     /// The compressor, once permessage-deflate is agreed; dropped when the connection ends.
     #[cfg(feature = "deflate")]
     deflater: Option<alloc::boxed::Box<crate::deflate::codec::Deflater>>,
+    /// The payload the caller writes itself ([`Sender::send_binary_header`]): it goes on the
+    /// wire after the first `payload_after` bytes of the output, and `payload_left` of its
+    /// bytes are still to be written (0: none is pending).
+    payload_after: usize,
+    payload_left: u64,
 }
 
 /// Which timer [`Sender::advance`] found passed.
@@ -99,7 +104,83 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
             deadline: Deadline::NEVER,
             #[cfg(feature = "deflate")]
             deflater: None,
+            payload_after: 0,
+            payload_left: 0,
         }
+    }
+
+    /// Sends a binary message whose payload the caller writes itself, from its own buffer,
+    /// so that a large payload is never copied into the output (server role, hybi). Queues
+    /// the header of one final, uncompressed binary frame of `len` bytes (2 to 10 bytes, RFC
+    /// 6455 §5.2); the payload goes on the wire right after what [`Sender::pending_output`]
+    /// shows, and whatever is queued later (a pong, a close reply, more messages) waits
+    /// behind it. Write both with one vectored write where the transport has one:
+    ///
+    /// ```
+    /// # use wsmachine::{Config, Connection, Version};
+    /// # let mut conn = Connection::framed_server(Version::Hybi13, Config::default());
+    /// let payload = vec![7u8; 1 << 20];
+    /// conn.send_binary_header(payload.len())?;
+    /// let mut wire = Vec::new(); // the transport: a socket in a real driver
+    /// while !conn.pending_output().is_empty() || conn.pending_payload() > 0 {
+    ///     let head = conn.pending_output();
+    ///     let tail = &payload[payload.len() - conn.pending_payload() as usize..];
+    ///     // write_vectored(&[head, tail]) on a socket; here both at once:
+    ///     wire.extend_from_slice(head);
+    ///     wire.extend_from_slice(tail);
+    ///     let written = head.len() + tail.len();
+    ///     conn.consume_output(written);
+    /// }
+    /// assert_eq!(wire.len(), 10 + (1 << 20));
+    /// # Ok::<(), wsmachine::Error>(())
+    /// ```
+    ///
+    /// [`Sender::consume_output`] counts the payload's bytes too: once the output before it
+    /// was written, the next bytes consumed are the payload's ([`Sender::pending_payload`]
+    /// says how many are left), and [`Sender::pending_output`] shows the later output only
+    /// when the payload is all written. The output is flushed when both are empty.
+    ///
+    /// The connection cannot take back a header it queued: a caller that gives up before the
+    /// whole payload was written must close the transport.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Sender::send_binary`] (the header must fit the output),
+    /// [`UsageError::MaskedPayload`] for a client, [`UsageError::PayloadPending`] while the
+    /// previous such payload is not all written. Nothing is queued then.
+    pub fn send_binary_header(&mut self, len: usize) -> Result<(), Error> {
+        self.check_capable("binary messages")?;
+        self.check_whole_message()?;
+        if self.role == Role::Client {
+            return Err(UsageError::MaskedPayload.into());
+        }
+        if self.payload_left > 0 {
+            return Err(UsageError::PayloadPending {
+                remaining: self.payload_left,
+            }
+            .into());
+        }
+        let max = self.max_output();
+        hybi::write_header_only(&mut self.output, max, OpCode::Binary, len)?;
+        if len > 0 {
+            self.payload_after = self.output.len();
+            self.payload_left = len as u64;
+        }
+        Ok(())
+    }
+
+    /// Whether messages are compressed (permessage-deflate was agreed, RFC 7692).
+    pub fn compresses(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        return self.deflater.is_some();
+        #[cfg(not(feature = "deflate"))]
+        false
+    }
+
+    /// Bytes of the payload of [`Sender::send_binary_header`] still to be written, right after
+    /// [`Sender::pending_output`]; 0 when none is pending.
+    pub fn pending_payload(&self) -> u64 {
+        self.payload_left
     }
 
     /// Sends a text message (RFC 6455 §5.6; hixie §4.2 text frame).
@@ -309,12 +390,30 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
 
     /// The bytes to send, oldest first.
     pub fn pending_output(&self) -> &[u8] {
-        self.output.data()
+        let data = self.output.data();
+        if self.payload_left > 0 {
+            // What was queued after a payload the caller writes waits for it.
+            return &data[..self.payload_after];
+        }
+        data
     }
 
-    /// Drops the first `n` bytes of [`Sender::pending_output`], once they were sent.
+    /// Drops the first `n` bytes of [`Sender::pending_output`], once they were sent; past them,
+    /// bytes of the payload the caller writes itself ([`Sender::send_binary_header`]).
     pub fn consume_output(&mut self, n: usize) {
-        self.output.consume(n);
+        if self.payload_left == 0 {
+            self.output.consume(n);
+            return;
+        }
+        let before = n.min(self.payload_after);
+        self.output.consume(before);
+        self.payload_after -= before;
+        let of_payload = ((n - before) as u64).min(self.payload_left);
+        self.payload_left -= of_payload;
+        if self.payload_left == 0 {
+            // Written past the payload: into what was queued behind it.
+            self.output.consume(n - before - of_payload as usize);
+        }
     }
 
     /// Gives back the memory of the output buffer if it holds nothing (growable storage only;

@@ -497,6 +497,19 @@ pub(crate) fn write_frame<S: Storage>(
     Ok(())
 }
 
+/// Queues only the header of an unmasked final frame whose `len`-byte payload the caller
+/// writes itself, right after it.
+pub(crate) fn write_header_only<S: Storage>(
+    out: &mut ByteQueue<S>,
+    max_len: usize,
+    opcode: OpCode,
+    len: usize,
+) -> Result<(), UsageError> {
+    let head = out.append_output(header_len(len, false), max_len)?;
+    write_header(head, opcode, true, false, len, None);
+    Ok(())
+}
+
 /// [`write_frame`] for what is sent most: a final frame of at most 125 bytes that fits the
 /// output as it stands, with no compacting or growing. Small enough to inline into the send
 /// calls; false, with nothing queued, when any of that does not hold, and `write_frame` takes

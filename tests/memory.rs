@@ -190,7 +190,10 @@ fn a_busy_connection_allocates_nothing_per_batch() {
             batch(&mut client, &mut server);
         }
         let made = allocations() - warm;
-        assert_eq!(made, 0, "{size} B frames: {made} allocations in 20 warm batches");
+        assert_eq!(
+            made, 0,
+            "{size} B frames: {made} allocations in 20 warm batches"
+        );
         go_idle(&mut client, &mut server);
         drop(payload);
         drop(client);

@@ -3,7 +3,7 @@
 //! same way.
 //!
 //! `cargo run --release --example echo_load -- ws://HOST:PORT/PATH [--connections N]
-//! [--depth D] [--size S] [--seconds T] [--binary]`
+//! [--depth D] [--size S] [--seconds T] [--binary] [--raw]`
 //!
 //! Defaults: 100 connections, depth 16, 20 bytes, 5 s, text frames. `--window` is another name
 //! for `--depth`. Ranges: connections 1–20000, depth 1–4096, size 1–65535, seconds 0.1–600.
@@ -36,6 +36,12 @@
 //!
 //! Connections that got no close reply are counted in a note on stderr; that alone is no
 //! failure. Bad options exit with status 2.
+//!
+//! `--raw` measures a plain TCP echo behind a WebSocket upgrade, the bound of every WebSocket
+//! echo server on the same machine (`race_peers tcp`). The upgrade is the same, but after it
+//! the server must send back every byte it gets, unchanged: each echo must be the very frame
+//! that was sent, masked, with the masking key it was sent with, its payload checked after
+//! unmasking as above. The close frame's echo counts as the close reply.
 //!
 //! Every wait and every loop is bounded in time: all connections must be open within 8 s
 //! (`OPEN_TIMEOUT`), the echoes still in flight at the end must arrive within 5 s
@@ -73,7 +79,7 @@ const MAX_IN_FLIGHT_BYTES: u64 = 2 << 30;
 const READS_BEFORE_YIELD: u32 = 16;
 
 const USAGE: &str = "usage: echo_load ws://HOST:PORT/PATH [--connections N] [--depth D] \
-                     [--size S] [--seconds T] [--binary]";
+                     [--size S] [--seconds T] [--binary] [--raw]";
 
 struct Options {
     /// `HOST:PORT` as written in the URL, for the `Host` header.
@@ -85,6 +91,8 @@ struct Options {
     size: usize,
     seconds: f64,
     binary: bool,
+    /// The echo is the frame sent, masked, byte for byte (a TCP echo after the upgrade).
+    raw: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -94,6 +102,7 @@ fn parse_args() -> Result<Options, String> {
     let mut size = 20;
     let mut seconds = 5.0;
     let mut binary = false;
+    let mut raw = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -102,6 +111,7 @@ fn parse_args() -> Result<Options, String> {
                 exit(0);
             }
             "--binary" => binary = true,
+            "--raw" => raw = true,
             "--connections" | "--depth" | "--window" | "--size" | "--seconds" => {
                 let value = args.next().ok_or(format!("{arg} needs a value"))?;
                 let bad = || format!("bad value for {arg}: {value}");
@@ -173,6 +183,7 @@ fn parse_args() -> Result<Options, String> {
         size,
         seconds,
         binary,
+        raw,
     })
 }
 
@@ -234,6 +245,12 @@ struct Messages<'a> {
     /// checking a payload is a copy and a comparison.
     letters: &'a [u8],
     rng: u32,
+    /// With `--raw` the echo is the masked frame sent. `check_rng` starts from the same seed as
+    /// `rng` and moves on once per echo checked, so it gives the key each echo must carry;
+    /// `unmasked` holds the echo's payload once unmasked with it.
+    raw: bool,
+    check_rng: u32,
+    unmasked: Vec<u8>,
     next_sent: u64,
     next_checked: u64,
 }
@@ -265,13 +282,7 @@ impl Messages<'_> {
     }
 
     fn next_key(&mut self) -> [u8; 4] {
-        // xorshift32: cheap, and never stuck at zero from a non-zero seed.
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.rng = x;
-        x.to_le_bytes()
+        xorshift(&mut self.rng)
     }
 
     /// Appends the next message's masked frame to `out`.
@@ -323,6 +334,17 @@ impl Messages<'_> {
             && payload[..label.len()] == *label
             && payload[label.len()..] == *self.padding(seq, pad)
     }
+}
+
+/// The next masking key from `state`: xorshift32, cheap, and never stuck at zero from a
+/// non-zero seed.
+fn xorshift(state: &mut u32) -> [u8; 4] {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *state = x;
+    x.to_le_bytes()
 }
 
 /// Writes `n` in decimal just before `end` in `out`, returns where it starts.
@@ -462,13 +484,14 @@ async fn run_connection(
     // An echo server speaks only when spoken to.
     if !leftover.is_empty() {
         return Err(if leftover.len() >= 2 {
-            unexpected_frame(&leftover, 0)
+            unexpected_frame(&leftover, 0, messages.raw)
         } else {
             "the server sent a byte before any message".into()
         });
     }
     let size = messages.size;
-    let frame_len = size + if size < 126 { 2 } else { 4 };
+    let key_len = if messages.raw { 4 } else { 0 };
+    let frame_len = size + if size < 126 { 2 } else { 4 } + key_len;
     // Room for every echo in flight up to 256 KiB, and always for two whole frames, so that a
     // frame split across reads always fits.
     let buf_len = (depth * frame_len)
@@ -596,8 +619,8 @@ fn take_echoes(
     while buf.len() - at >= 2 {
         let seq = messages.next_checked;
         let (b0, b1) = (buf[at], buf[at + 1]);
-        if b0 != messages.first_byte || b1 & 0x80 != 0 {
-            return Err(unexpected_frame(&buf[at..], seq));
+        if b0 != messages.first_byte || (b1 & 0x80 != 0) != messages.raw {
+            return Err(unexpected_frame(&buf[at..], seq, messages.raw));
         }
         let (header, len) = match b1 & 0x7F {
             126 if buf.len() - at >= 4 => (
@@ -614,26 +637,49 @@ fn take_echoes(
                 messages.size
             ));
         }
-        if buf.len() - at < header + len {
+        let key_len = if messages.raw { 4 } else { 0 };
+        if buf.len() - at < header + key_len + len {
             break;
         }
-        let payload = &buf[at + header..at + header + len];
+        let payload = &buf[at + header + key_len..at + header + key_len + len];
         let Some(sent) = sent_at.pop_front() else {
             return Err("an echo arrived with no message outstanding".into());
         };
-        if !messages.is_echo(seq, payload) {
+        if messages.raw {
+            let key = xorshift(&mut messages.check_rng);
+            let got = &buf[at + header..at + header + 4];
+            if got != key {
+                return Err(format!(
+                    "the echo of message {seq} carries the masking key {got:02x?} instead of \
+                     {key:02x?}, the one it was sent with"
+                ));
+            }
+            let mut unmasked = std::mem::take(&mut messages.unmasked);
+            unmasked.clear();
+            unmasked.extend_from_slice(payload);
+            mask(&mut unmasked, key);
+            let checked = if messages.is_echo(seq, &unmasked) {
+                Ok(())
+            } else {
+                Err(messages.mismatch(seq, &unmasked))
+            };
+            messages.unmasked = unmasked;
+            checked?;
+        } else if !messages.is_echo(seq, payload) {
             return Err(messages.mismatch(seq, payload));
         }
         let us = arrived.saturating_duration_since(sent).as_micros();
         latencies.record(u32::try_from(us).unwrap_or(u32::MAX));
         messages.next_checked += 1;
-        at += header + len;
+        at += header + key_len + len;
         found += 1;
     }
     Ok((at, found))
 }
 
-fn unexpected_frame(frame: &[u8], seq: u64) -> String {
+/// Describes the frame at the start of `frame`, which is not the echo of message `seq`; `raw`
+/// when the echo must be the masked frame sent.
+fn unexpected_frame(frame: &[u8], seq: u64, raw: bool) -> String {
     let (b0, b1) = (frame[0], frame[1]);
     if b0 & 0x0F == 0x8 {
         let code = match frame.get(2..4) {
@@ -643,8 +689,13 @@ fn unexpected_frame(frame: &[u8], seq: u64) -> String {
             _ => String::new(),
         };
         format!("the server sent a close frame{code} instead of the echo of message {seq}")
-    } else if b1 & 0x80 != 0 {
+    } else if b1 & 0x80 != 0 && !raw {
         format!("the server sent a masked frame instead of the echo of message {seq}")
+    } else if b1 & 0x80 == 0 && raw {
+        format!(
+            "the server sent an unmasked frame instead of the masked frame of message {seq} \
+             (--raw wants every byte sent back unchanged)"
+        )
     } else {
         format!(
             "the server sent a frame starting {b0:#04x} {b1:#04x} instead of the echo of \
@@ -680,7 +731,11 @@ async fn close(
             return Ok(true);
         }
         if filled >= 2 {
-            return Err(unexpected_frame(&rbuf[..filled], messages.next_checked));
+            return Err(unexpected_frame(
+                &rbuf[..filled],
+                messages.next_checked,
+                messages.raw,
+            ));
         }
         match sock.read(&mut rbuf[filled..]) {
             Ok(0) => return Ok(false),
@@ -801,12 +856,16 @@ async fn run<'a>(
     let (tx, rx) = channel::unbounded();
     for (id, connection) in opened.into_iter().enumerate() {
         let (stream, leftover) = connection.expect("every connection reported");
+        let seed = (id as u32).wrapping_mul(0x9E37_79B9) | 1;
         let messages = Messages {
             conn: id as u32,
             size: options.size,
             first_byte: if options.binary { 0x82 } else { 0x81 },
             letters,
-            rng: (id as u32).wrapping_mul(0x9E37_79B9) | 1,
+            rng: seed,
+            raw: options.raw,
+            check_rng: seed,
+            unmasked: Vec::with_capacity(if options.raw { options.size } else { 0 }),
             next_sent: 0,
             next_checked: 0,
         };

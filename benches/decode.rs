@@ -4,8 +4,11 @@
 //! (the one copy a socket read costs), finding the frames, unmasking, validating text, and
 //! handing every message to the caller. wsmachine is fed with `Connection::receive` (the copy
 //! into its input) on caller-owned slices, the path a user without a read buffer of their own
-//! takes; the stream peers read the same bytes through an in-memory `Read`/`AsyncRead`, and
-//! embedded-websocket copies (unmasking) from the wire slice into the caller's buffer.
+//! takes; `wsmachine_default` is the path a new user is shown: growable buffers from
+//! `Connection::framed_server`, the bytes copied into `read_buffer` (as a socket read would)
+//! and marked with `commit_read`. The stream peers read the same bytes through an in-memory
+//! `Read`/`AsyncRead`, and embedded-websocket copies (unmasking) from the wire slice into the
+//! caller's buffer.
 //! Connections live across iterations, as they do in a server.
 //!
 //! Before timing, every decoder's output is compared byte for byte with the payloads.
@@ -16,7 +19,7 @@ use std::hint::black_box;
 
 use common::{check_payloads, MemStream, Source, Workload, MIB};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use wsmachine::{Buffers, Config, Connection, Event, NoEntropy, Version};
+use wsmachine::{Buffers, Config, Connection, Event, NoEntropy, Storage, Version};
 
 /// How much wsmachine takes per `receive` for small frames: what its blocking driver reads at a
 /// time (`read_buffer` sizes a growable input to 16 KiB). With 64 KiB the copied frames leave
@@ -24,19 +27,24 @@ use wsmachine::{Buffers, Config, Connection, Event, NoEntropy, Version};
 /// slower.
 const SMALL_INPUT: usize = 16 * 1024;
 
-struct Ours<'a> {
-    conn: Connection<&'a mut [u8], NoEntropy>,
+/// The limits of every wsmachine connection here: room for the 1 MiB messages.
+fn config() -> Config {
+    let mut config = Config::default();
+    config.limits.max_frame_payload = 2 * MIB;
+    config.limits.max_message_size = 2 * MIB;
+    config
 }
 
-impl<'a> Ours<'a> {
+struct Ours<S: Storage> {
+    conn: Connection<S, NoEntropy>,
+}
+
+impl<'a> Ours<&'a mut [u8]> {
     fn new(input: &'a mut [u8], output: &'a mut [u8], message: &'a mut [u8]) -> Self {
-        let mut config = Config::default();
-        config.limits.max_frame_payload = 2 * MIB;
-        config.limits.max_message_size = 2 * MIB;
         Ours {
             conn: Connection::framed_server_with(
                 Version::Hybi13,
-                config,
+                config(),
                 Buffers {
                     input,
                     output,
@@ -45,7 +53,18 @@ impl<'a> Ours<'a> {
             ),
         }
     }
+}
 
+impl Ours<Vec<u8>> {
+    /// Growable buffers from the default constructor, with the same limits.
+    fn new_default() -> Self {
+        Ours {
+            conn: Connection::framed_server(Version::Hybi13, config()),
+        }
+    }
+}
+
+impl<S: Storage> Ours<S> {
     /// Decodes all of `wire`, giving each message to `each`; returns the message count.
     fn decode(&mut self, wire: &[u8], mut each: impl FnMut(&[u8])) -> usize {
         let mut count = 0;
@@ -53,24 +72,47 @@ impl<'a> Ours<'a> {
         while !rest.is_empty() {
             let n = self.conn.receive(rest);
             rest = &rest[n..];
-            loop {
-                match self.conn.poll_event() {
-                    Ok(Some(Event::Text(text))) => {
-                        each(text.as_bytes());
-                        count += 1;
-                    }
-                    Ok(Some(Event::Binary(data))) => {
-                        each(data);
-                        count += 1;
-                    }
-                    Ok(Some(other)) => panic!("unexpected event {other:?}"),
-                    Ok(None) => break,
-                    Err(e) => panic!("wsmachine failed: {e}"),
-                }
-            }
+            self.poll_all(&mut count, &mut each);
             assert!(n > 0 || rest.is_empty(), "wsmachine input stalled");
         }
         count
+    }
+
+    /// [`Ours::decode`] through `read_buffer` and `commit_read`: each time, as much of `wire`
+    /// as the input offers (at most `chunk` bytes) is copied in, as a socket read would.
+    fn decode_read(&mut self, wire: &[u8], chunk: usize, mut each: impl FnMut(&[u8])) -> usize {
+        let mut count = 0;
+        let mut rest = wire;
+        while !rest.is_empty() {
+            let buf = self.conn.read_buffer();
+            let n = buf.len().min(chunk).min(rest.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.conn.commit_read(n);
+            rest = &rest[n..];
+            self.poll_all(&mut count, &mut each);
+            assert!(n > 0 || rest.is_empty(), "wsmachine read_buffer stalled");
+        }
+        count
+    }
+
+    /// Polls every event the input holds, giving each message to `each`.
+    #[inline(always)]
+    fn poll_all(&mut self, count: &mut usize, each: &mut impl FnMut(&[u8])) {
+        loop {
+            match self.conn.poll_event() {
+                Ok(Some(Event::Text(text))) => {
+                    each(text.as_bytes());
+                    *count += 1;
+                }
+                Ok(Some(Event::Binary(data))) => {
+                    each(data);
+                    *count += 1;
+                }
+                Ok(Some(other)) => panic!("unexpected event {other:?}"),
+                Ok(None) => break,
+                Err(e) => panic!("wsmachine failed: {e}"),
+            }
+        }
     }
 }
 
@@ -171,6 +213,7 @@ fn bench_workload(c: &mut Criterion, group_name: &str, w: &Workload, input_len: 
     let mut output = vec![0u8; 4096];
     let mut message = vec![0u8; 0];
     let mut ours = Ours::new(&mut input, &mut output, &mut message);
+    let mut ours_default = Ours::new_default();
     let mut tung = tungstenite_socket(&source);
     let mut fast = fastwebsockets::WebSocket::after_handshake(
         MemStream::new(source.clone()),
@@ -188,6 +231,13 @@ fn bench_workload(c: &mut Criterion, group_name: &str, w: &Workload, input_len: 
         w,
         &collect(|f| {
             ours.decode(&w.wire, f);
+        }),
+    );
+    check_payloads(
+        "wsmachine_default",
+        w,
+        &collect(|f| {
+            ours_default.decode_read(&w.wire, input_len, f);
         }),
     );
     source.rewind();
@@ -227,6 +277,9 @@ fn bench_workload(c: &mut Criterion, group_name: &str, w: &Workload, input_len: 
     };
     group.bench_function(BenchmarkId::new("wsmachine", w.name), |b| {
         b.iter(|| ours.decode(black_box(&w.wire), sink))
+    });
+    group.bench_function(BenchmarkId::new("wsmachine_default", w.name), |b| {
+        b.iter(|| ours_default.decode_read(black_box(&w.wire), input_len, sink))
     });
     group.bench_function(BenchmarkId::new("tungstenite", w.name), |b| {
         b.iter(|| {

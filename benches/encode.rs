@@ -1,9 +1,10 @@
 //! Encoding: unmasked server frames and masked client frames, wsmachine against its peers.
 //!
 //! Each encoder writes its frames into memory through its most direct API: wsmachine queues
-//! them in its output (caller-owned slices), tungstenite formats `Frame`s into a `Vec`,
-//! fastwebsockets writes each `Frame` into a reused `Vec`, embedded-websocket writes into the
-//! caller's slice. Output is handed on as a driver writing to its socket would: once 16 KiB are
+//! them in its output (caller-owned slices; `wsmachine_default`: the growable buffers of
+//! `Connection::framed`, the path a new user is shown), tungstenite formats `Frame`s into a
+//! `Vec`, fastwebsockets writes each `Frame` into a reused `Vec`, embedded-websocket writes into
+//! the caller's slice. Output is handed on as a driver writing to its socket would: once 16 KiB are
 //! pending (the `encode_server` and `encode_client` groups), or after every frame (the `_each`
 //! groups, fastwebsockets' pattern for all); fastwebsockets' API hands on every frame in both.
 //! Masking keys come from the same xorshift generator for everyone (wsmachine's `OsEntropy` is
@@ -18,7 +19,7 @@ use std::hint::black_box;
 
 use common::{Rng, MIB, SMALL_COUNT};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use wsmachine::{Buffers, Config, Connection, Entropy, OsEntropy, Role, Version};
+use wsmachine::{Buffers, Config, Connection, Entropy, OsEntropy, Role, Storage, Version};
 
 /// Queued output is handed on once it reaches this much, as a driver writes to its socket; the
 /// encoders that can queue (all but fastwebsockets, whose API writes one frame into a reused
@@ -152,13 +153,13 @@ impl rand_core::RngCore for Keys {
     }
 }
 
-fn ours_encode<R: Entropy>(
-    conn: &mut Connection<&mut [u8], R>,
+fn ours_encode<S: Storage, R: Entropy>(
+    conn: &mut Connection<S, R>,
     w: &Workload,
     flush_at: usize,
     mut drain: impl FnMut(&[u8]),
 ) {
-    let mut flush = |conn: &mut Connection<&mut [u8], R>, at_least: usize| {
+    let mut flush = |conn: &mut Connection<S, R>, at_least: usize| {
         let out = conn.pending_output();
         if out.len() >= at_least {
             drain(out);
@@ -200,6 +201,18 @@ fn ours<'a, R: Entropy>(
         },
         entropy,
     )
+}
+
+/// [`ours`] over the growable buffers of the default constructor, with the same limit on
+/// queued output.
+fn ours_default<R: Entropy>(
+    role: Role,
+    max_queued_output: usize,
+    entropy: R,
+) -> Connection<Vec<u8>, R> {
+    let mut config = Config::default();
+    config.limits.max_queued_output = max_queued_output;
+    Connection::framed(role, Version::Hybi13, config, entropy)
 }
 
 fn tungstenite_encode(
@@ -290,6 +303,7 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload, flu
         &mut message,
         Keys(Rng::new(3)),
     );
+    let mut conn_default = ours_default(role, w.total() + 64, Keys(Rng::new(3)));
     // Room for what is queued before a flush, plus one frame.
     let room = w.total().min(flush_at + 2 * w.payloads[0].len() + 64);
     let mut vec_out = Vec::with_capacity(room);
@@ -301,6 +315,11 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload, flu
     let mut all = Vec::new();
     ours_encode(&mut conn, w, flush_at, |out| all.extend_from_slice(out));
     check("wsmachine", w, masked, &all);
+    all.clear();
+    ours_encode(&mut conn_default, w, flush_at, |out| {
+        all.extend_from_slice(out)
+    });
+    check("wsmachine_default", w, masked, &all);
     all.clear();
     tungstenite_encode(
         w,
@@ -340,6 +359,13 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload, flu
     group.bench_function(BenchmarkId::new("wsmachine", w.name), |b| {
         b.iter(|| {
             ours_encode(&mut conn, w, flush_at, |out| {
+                black_box(out);
+            })
+        })
+    });
+    group.bench_function(BenchmarkId::new("wsmachine_default", w.name), |b| {
+        b.iter(|| {
+            ours_encode(&mut conn_default, w, flush_at, |out| {
                 black_box(out);
             })
         })

@@ -88,6 +88,8 @@ def table(title, group, workloads, unit, extra=None, ours_names=("wsmachine",)):
     head = ["workload"] + cols + ["ours / best peer", "ours / tungstenite"]
     if extra:
         head.append(f"ours / {extra[0]}")
+    # The default constructor's growable buffers against the caller's fixed ones.
+    head.append("wsmachine_default / wsmachine")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for w in workloads:
@@ -100,6 +102,7 @@ def table(title, group, workloads, unit, extra=None, ours_names=("wsmachine",)):
             # The copy measured in the same group, next to the decoders, when there is one.
             limit = get(group, extra[0], w) or extra[1]
             row.append(ratio(ours, limit))
+        row.append(ratio(get(group, "wsmachine_default", w), ours))
         print("| " + " | ".join(row) + " |")
 
 memcpy = get("baseline_1mib", "memcpy")

@@ -59,7 +59,7 @@ impl Storage for Vec<u8> {
             return false;
         }
         // Doubling keeps growth amortised; the floor avoids tiny first allocations.
-        let len = needed.max(self.len().saturating_mul(2)).max(4096).min(max);
+        let len = needed.max(self.len().saturating_mul(2)).max(1024).min(max);
         if self.is_empty() {
             // A zeroed allocation (calloc: large ones are fresh pages, which need no zeroing
             // in user space), rather than `resize`, which fills the whole buffer with zeros.

@@ -238,7 +238,15 @@ impl<S: Storage> RecvHalf<S> {
     pub(crate) fn read_buffer(&mut self) -> &mut [u8] {
         self.release_borrowed();
         let max = self.max_input();
-        self.input.spare(16 * 1024, max)
+        // A connection back from idle (its input given back) reads into a small buffer
+        // first: most such reads bring one small message, and fresh memory costs its zeroing.
+        // A read that fills it makes the next offer 16 KiB.
+        let min = if self.input.capacity() == 0 {
+            4 * 1024
+        } else {
+            16 * 1024
+        };
+        self.input.spare(min, max)
     }
 
     /// The outcome of a read into [`RecvHalf::read_buffer`]. A read that filled less than it

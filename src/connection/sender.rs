@@ -38,7 +38,7 @@ pub struct Sender<S, R> {
     /// The payload the caller writes itself ([`Sender::send_binary_header`]): it goes on the
     /// wire after the first `payload_after` bytes of the output, and `payload_left` of its
     /// bytes are still to be written (0: none is pending).
-    payload_after: usize,
+    payload_after: u32,
     payload_left: u64,
 }
 
@@ -163,7 +163,8 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
         let max = self.max_output();
         hybi::write_header_only(&mut self.output, max, OpCode::Binary, len)?;
         if len > 0 {
-            self.payload_after = self.output.len();
+            // The output never holds more than 4 GiB - 1 bytes.
+            self.payload_after = self.output.len() as u32;
             self.payload_left = len as u64;
         }
         Ok(())
@@ -393,7 +394,7 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
         let data = self.output.data();
         if self.payload_left > 0 {
             // What was queued after a payload the caller writes waits for it.
-            return &data[..self.payload_after];
+            return &data[..self.payload_after as usize];
         }
         data
     }
@@ -405,9 +406,9 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
             self.output.consume(n);
             return;
         }
-        let before = n.min(self.payload_after);
+        let before = n.min(self.payload_after as usize);
         self.output.consume(before);
-        self.payload_after -= before;
+        self.payload_after -= before as u32;
         let of_payload = ((n - before) as u64).min(self.payload_left);
         self.payload_left -= of_payload;
         if self.payload_left == 0 {

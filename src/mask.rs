@@ -6,20 +6,28 @@
 /// XORs `buf` in place with `key`, where `buf[0]` is byte `offset` of the payload.
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    let key = rotate(key, offset);
+    mask_in_place(buf, key, offset)
+}
+
+/// [`apply_mask`], inlined where a small frame is unmasked, so that a 125-byte payload is a few
+/// vector operations and no call.
+#[inline(always)]
+fn mask_in_place(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let len = buf.len();
     if len < 8 {
+        let key = rotate(key, offset);
         for (i, byte) in buf.iter_mut().enumerate() {
             *byte ^= key[i & 3];
         }
         return;
     }
-    let word = key_word(key);
+    let base = key_word(key);
+    let word = turn(base, offset);
     // The last word is masked from the bytes as they were, before the loops below change any,
     // and written last: it covers a tail shorter than a word without a loop over bytes, and
     // rewrites what it shares with the loops' last word with the same values.
     let tail_at = len - 8;
-    let tail = read_word(&buf[tail_at..]) ^ key_word(rotate(key, tail_at));
+    let tail = read_word(&buf[tail_at..]) ^ turn(base, offset + tail_at);
     // Four words per iteration lets the compiler use full vector registers. Every step is a
     // multiple of 4 bytes, so the key stays in phase.
     let mut blocks = buf.chunks_exact_mut(32);
@@ -28,8 +36,15 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
             xor_word(chunk, word);
         }
     }
-    for chunk in blocks.into_remainder().chunks_exact_mut(8) {
+    // At most one 16-byte and one 8-byte step remain: straight-line code, no loop, which is
+    // most of a small frame's cost after its one or few blocks.
+    let rest = blocks.into_remainder();
+    let (pair, rest) = rest.split_at_mut(rest.len() & 16);
+    for chunk in pair.chunks_exact_mut(8) {
         xor_word(chunk, word);
+    }
+    if rest.len() >= 8 {
+        xor_word(&mut rest[..8], word);
     }
     buf[tail_at..].copy_from_slice(&tail.to_ne_bytes());
 }
@@ -127,11 +142,11 @@ fn copy_masked_words(dst: &mut [u8], src: &[u8], key: [u8; 4], offset: usize) {
 /// Unmasks the payload `buf[from..]` (starting at payload byte 0) into `buf[to..]`, where
 /// `to <= from`: in place when they are equal, otherwise moved towards the front on the way
 /// (meant for small payloads).
-#[inline]
+#[inline(always)]
 pub(crate) fn unmask_into(buf: &mut [u8], from: usize, to: usize, key: [u8; 4]) {
     debug_assert!(to <= from);
     if to == from {
-        return apply_mask(&mut buf[from..], key, 0);
+        return mask_in_place(&mut buf[from..], key, 0);
     }
     // From `to` on, so that the loop bounds show the compiler every index is in range.
     let buf = &mut buf[to..];
@@ -158,6 +173,19 @@ fn key_word(key: [u8; 4]) -> u64 {
     let half = u64::from(u32::from_ne_bytes(key));
     // Byte order in memory is key[0..4] twice whatever the endianness.
     half | (half << 32)
+}
+
+/// The key word for payload byte `offset` on, from the one for byte 0: turned by whole bytes,
+/// a single rotate instead of rebuilding it from the key's bytes.
+#[inline(always)]
+fn turn(word: u64, offset: usize) -> u64 {
+    let bits = 8 * (offset & 3) as u32;
+    // Memory byte `j` of the result must be memory byte `j + offset` of `word`.
+    if cfg!(target_endian = "little") {
+        word.rotate_right(bits)
+    } else {
+        word.rotate_left(bits)
+    }
 }
 
 #[inline(always)]

@@ -200,6 +200,26 @@ fn embedded_server() -> embedded_websocket::WebSocketServer {
     ws
 }
 
+/// The minimal codec ([`common::minimal`]) fed as wsmachine is: the wire copied into its
+/// buffer `buf.len()` bytes at a time (the socket read), a partial frame moved to the front.
+fn minimal_decode(buf: &mut [u8], wire: &[u8], mut each: impl FnMut(&[u8])) -> usize {
+    let (mut count, mut filled, mut rest) = (0, 0, wire);
+    while !rest.is_empty() {
+        let n = rest.len().min(buf.len() - filled);
+        buf[filled..filled + n].copy_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        filled += n;
+        let used = common::minimal::decode(&mut buf[..filled], |p| {
+            count += 1;
+            each(p)
+        });
+        buf.copy_within(used..filled, 0);
+        filled -= used;
+        assert!(n > 0 || used > 0, "minimal: input stalled");
+    }
+    count
+}
+
 fn collect(decode: impl FnOnce(&mut dyn FnMut(&[u8]))) -> Vec<Vec<u8>> {
     let mut got = Vec::new();
     decode(&mut |p: &[u8]| got.push(p.to_vec()));
@@ -214,6 +234,11 @@ fn bench_workload(c: &mut Criterion, group_name: &str, w: &Workload, input_len: 
     let mut message = vec![0u8; 0];
     let mut ours = Ours::new(&mut input, &mut output, &mut message);
     let mut ours_default = Ours::new_default();
+    // Caller-owned buffers again, read into through `read_buffer` as the default path is: what
+    // the read path costs, apart from the storage.
+    let (mut input_r, mut output_r, mut message_r) =
+        (vec![0u8; input_len], vec![0u8; 4096], vec![]);
+    let mut ours_read = Ours::new(&mut input_r, &mut output_r, &mut message_r);
     let mut tung = tungstenite_socket(&source);
     let mut fast = fastwebsockets::WebSocket::after_handshake(
         MemStream::new(source.clone()),
@@ -238,6 +263,21 @@ fn bench_workload(c: &mut Criterion, group_name: &str, w: &Workload, input_len: 
         w,
         &collect(|f| {
             ours_default.decode_read(&w.wire, input_len, f);
+        }),
+    );
+    check_payloads(
+        "wsmachine_read",
+        w,
+        &collect(|f| {
+            ours_read.decode_read(&w.wire, input_len, f);
+        }),
+    );
+    let mut minimal_buf = vec![0u8; input_len];
+    check_payloads(
+        "minimal",
+        w,
+        &collect(|f| {
+            minimal_decode(&mut minimal_buf, &w.wire, f);
         }),
     );
     source.rewind();
@@ -280,6 +320,12 @@ fn bench_workload(c: &mut Criterion, group_name: &str, w: &Workload, input_len: 
     });
     group.bench_function(BenchmarkId::new("wsmachine_default", w.name), |b| {
         b.iter(|| ours_default.decode_read(black_box(&w.wire), input_len, sink))
+    });
+    group.bench_function(BenchmarkId::new("wsmachine_read", w.name), |b| {
+        b.iter(|| ours_read.decode_read(black_box(&w.wire), input_len, sink))
+    });
+    group.bench_function(BenchmarkId::new("minimal", w.name), |b| {
+        b.iter(|| minimal_decode(&mut minimal_buf, black_box(&w.wire), sink))
     });
     group.bench_function(BenchmarkId::new("tungstenite", w.name), |b| {
         b.iter(|| {

@@ -290,6 +290,46 @@ fn embedded_encode<T: rand_core::RngCore, S: embedded_websocket::WebSocketType>(
     drain(&out[..at]);
 }
 
+/// The minimal codec's encoder ([`common::minimal`], server frames only) with the same rule
+/// for handing output on.
+fn minimal_encode(w: &Workload, out: &mut Vec<u8>, flush_at: usize, mut drain: impl FnMut(&[u8])) {
+    let opcode = if w.is_text { 1 } else { 2 };
+    out.clear();
+    for payload in &w.payloads {
+        common::minimal::encode(out, opcode, payload);
+        if out.len() >= flush_at {
+            drain(out);
+            out.clear();
+        }
+    }
+    drain(out);
+}
+
+/// A server's one large message through [`Connection::send_binary_header`]: the header is
+/// queued, the payload is never copied into the output, and both are handed on as one
+/// vectored write hands them to a socket, which copies them into its buffer: `sink` stands
+/// for that buffer, so the one copy that remains is the transport's.
+/// Returns the bytes handed on.
+fn ours_in_place<S: Storage, R: Entropy>(
+    conn: &mut Connection<S, R>,
+    w: &Workload,
+    sink: &mut [u8],
+) -> usize {
+    let mut at = 0;
+    for payload in &w.payloads {
+        conn.send_binary_header(payload.len())
+            .expect("wsmachine header");
+        let head = conn.pending_output();
+        let (h, n) = (head.len(), payload.len());
+        sink[at..at + h].copy_from_slice(head);
+        sink[at + h..at + h + n].copy_from_slice(payload);
+        assert_eq!(conn.pending_payload(), n as u64);
+        conn.consume_output(h + n);
+        at += h + n;
+    }
+    at
+}
+
 /// One group: every encoder on the same frames, handing its output on once `flush_at` bytes
 /// are pending (0: every frame as it is written).
 fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload, flush_at: usize) {
@@ -321,6 +361,21 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload, flu
     });
     check("wsmachine_default", w, masked, &all);
     all.clear();
+    let mut minimal_out = Vec::with_capacity(room);
+    if !masked {
+        minimal_encode(w, &mut minimal_out, flush_at, |out| {
+            all.extend_from_slice(out)
+        });
+        check("minimal", w, masked, &all);
+        all.clear();
+    }
+    // The in-place send is a server's, for large binary payloads.
+    let in_place = !masked && !w.is_text && w.payloads[0].len() >= 64 * 1024;
+    let mut sink = vec![0u8; if in_place { w.total() + 64 } else { 0 }];
+    if in_place {
+        let n = ours_in_place(&mut conn, w, &mut sink);
+        check("wsmachine_in_place", w, masked, &sink[..n]);
+    }
     tungstenite_encode(
         w,
         masked.then_some(&mut rng),
@@ -381,6 +436,23 @@ fn bench_role(c: &mut Criterion, group_name: &str, role: Role, w: &Workload, flu
                 ours_encode(&mut os, w, flush_at, |out| {
                     black_box(out);
                 })
+            })
+        });
+    }
+    if !masked {
+        group.bench_function(BenchmarkId::new("minimal", w.name), |b| {
+            b.iter(|| {
+                minimal_encode(w, &mut minimal_out, flush_at, |out| {
+                    black_box(out);
+                })
+            })
+        });
+    }
+    if in_place {
+        group.bench_function(BenchmarkId::new("wsmachine_in_place", w.name), |b| {
+            b.iter(|| {
+                ours_in_place(&mut conn, w, &mut sink);
+                black_box(&sink);
             })
         });
     }

@@ -83,13 +83,17 @@ def ratio(a, b):
 
 def table(title, group, workloads, unit, extra=None, ours_names=("wsmachine",)):
     unit_name = "M msg/s" if unit == "M" else "GB/s"
-    cols = list(ours_names) + PEERS
+    # The minimal unchecked codec, where the group has it.
+    has_minimal = any(get(group, "minimal", w) for w in workloads)
+    cols = list(ours_names) + PEERS + (["minimal"] if has_minimal else [])
     print(f"\n### {title} ({unit_name})\n")
     head = ["workload"] + cols + ["ours / best peer", "ours / tungstenite"]
     if extra:
         head.append(f"ours / {extra[0]}")
     # The default constructor's growable buffers against the caller's fixed ones.
     head.append("wsmachine_default / wsmachine")
+    if has_minimal:
+        head.append("ours / minimal")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for w in workloads:
@@ -103,6 +107,8 @@ def table(title, group, workloads, unit, extra=None, ours_names=("wsmachine",)):
             limit = get(group, extra[0], w) or extra[1]
             row.append(ratio(ours, limit))
         row.append(ratio(get(group, "wsmachine_default", w), ours))
+        if has_minimal:
+            row.append(ratio(ours, get(group, "minimal", w)))
         print("| " + " | ".join(row) + " |")
 
 memcpy = get("baseline_1mib", "memcpy")
@@ -116,7 +122,7 @@ table("Encode unmasked server frames", "encode_server",
 table("Encode unmasked server frames, each handed on as written", "encode_server_each",
       ["text16", "binary125"], "M")
 table("Encode unmasked server frames", "encode_server", ["binary_1mib"], "G",
-      extra=("memcpy", memcpy))
+      extra=("memcpy", memcpy), ours_names=("wsmachine", "wsmachine_in_place"))
 table("Encode masked client frames", "encode_client", ["text16"], "M",
       ours_names=("wsmachine", "wsmachine_os_entropy"))
 table("Encode masked client frames, each handed on as written", "encode_client_each",
@@ -211,4 +217,37 @@ for group, shape in [("encode_server", "batch"), ("encode_server_each", "each ha
 cl = get("encode_client", "wsmachine", "binary_1mib")
 copy = get("encode_client", "memcpy", "binary_1mib") or memcpy
 goal("masked 1 MiB client encode / memcpy", cl / copy if cl and copy else None, 0.85)
+
+def of(a, b):
+    return a / b if a and b else None
+
+print("\n### Goals of the default path, small frames and large sends\n")
+print("| goal | measured | target | |")
+print("|---|---|---|---|")
+groups = [("decode_small", ["text16_ascii", "text16_mixed", "binary125"]),
+          ("decode_1mib", ["binary_1mib", "text_1mib_ascii", "text_1mib_mixed"]),
+          ("encode_server", ["text16", "binary125", "binary_1mib"]),
+          ("encode_server_each", ["text16", "binary125"]),
+          ("encode_client", ["text16", "binary_1mib"]),
+          ("encode_client_each", ["text16"])]
+for group, ws in groups:
+    for w in ws:
+        goal(f"{group} {w}: default path / caller buffers",
+             of(get(group, "wsmachine_default", w), get(group, "wsmachine", w)), 0.9)
+        if group.startswith("decode"):
+            # Both read through `read_buffer`: the storage alone.
+            goal(f"{group} {w}: default path / caller buffers, both through read_buffer",
+                 of(get(group, "wsmachine_default", w), get(group, "wsmachine_read", w)), 0.9)
+dec = lambda w, who: get("decode_small", who, w)
+goal("decode 16 B ASCII / minimal", of(dec("text16_ascii", "wsmachine"), dec("text16_ascii", "minimal")), 0.8)
+goal("decode 16 B ASCII / best peer", of(dec("text16_ascii", "wsmachine"), best_peer("decode_small", "text16_ascii")), 1.6)
+goal("decode 125 B binary / minimal", of(dec("binary125", "wsmachine"), dec("binary125", "minimal")), 0.9)
+for w in ["text16", "binary125"]:
+    goal(f"server encode {w} / best peer",
+         of(get("encode_server", "wsmachine", w), best_peer("encode_server", w)), 1.0)
+copy = get("encode_server", "memcpy", "binary_1mib") or memcpy
+goal("server send 1 MiB in place / memcpy",
+     of(get("encode_server", "wsmachine_in_place", "binary_1mib"), copy), 0.9)
+copy = get("encode_client", "memcpy", "binary_1mib") or memcpy
+goal("client masked send 1 MiB / memcpy", of(get("encode_client", "wsmachine", "binary_1mib"), copy), 0.8)
 EOF

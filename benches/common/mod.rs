@@ -680,3 +680,71 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
+
+/// The minimal codec the engines are measured against: the fewest steps from RFC 6455 frames
+/// to payloads and back, with none of the checks a conforming endpoint makes (no limits, no
+/// opcode, reserved-bit or masking rules, no fragments, no control frames, no close). What a
+/// strict engine's figures are held to: the price of its checks is the distance to these.
+pub mod minimal {
+    /// Decodes the whole masked frames at the front of `buf`, unmasking each payload in place
+    /// and validating text (opcode 1) as UTF-8; gives each payload to `each`. Returns the bytes
+    /// taken: a partial frame at the end is left for the next call.
+    pub fn decode(buf: &mut [u8], mut each: impl FnMut(&[u8])) -> usize {
+        let mut at = 0;
+        loop {
+            let rest = &mut buf[at..];
+            if rest.len() < 2 {
+                return at;
+            }
+            let (len, head) = match (rest[1] & 0x7F, rest.len()) {
+                (n @ 0..=125, _) => (usize::from(n), 2),
+                (126, 4..) => (usize::from(u16::from_be_bytes([rest[2], rest[3]])), 4),
+                (127, 10..) => {
+                    let bytes: [u8; 8] = rest[2..10].try_into().unwrap();
+                    (u64::from_be_bytes(bytes) as usize, 10)
+                }
+                _ => return at,
+            };
+            if rest.len() < head + 4 + len {
+                return at;
+            }
+            let key: [u8; 4] = rest[head..head + 4].try_into().unwrap();
+            let payload = &mut rest[head + 4..head + 4 + len];
+            unmask(payload, key);
+            if rest[0] & 0x0F == 1 {
+                core::str::from_utf8(&rest[head + 4..head + 4 + len]).expect("minimal: text");
+            }
+            each(&rest[head + 4..head + 4 + len]);
+            at += head + 4 + len;
+        }
+    }
+
+    /// XOR with the key, a word at a time.
+    fn unmask(payload: &mut [u8], k: [u8; 4]) {
+        let word = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
+        let mut words = payload.chunks_exact_mut(8);
+        for w in &mut words {
+            let v = u64::from_ne_bytes((&*w).try_into().unwrap()) ^ word;
+            w.copy_from_slice(&v.to_ne_bytes());
+        }
+        for (i, b) in words.into_remainder().iter_mut().enumerate() {
+            *b ^= k[i & 3];
+        }
+    }
+
+    /// Appends a final unmasked (server) frame.
+    pub fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
+        let len = payload.len();
+        out.push(0x80 | opcode);
+        if len < 126 {
+            out.push(len as u8);
+        } else if let Ok(len) = u16::try_from(len) {
+            out.push(126);
+            out.extend_from_slice(&len.to_be_bytes());
+        } else {
+            out.push(127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+        out.extend_from_slice(payload);
+    }
+}

@@ -478,7 +478,13 @@ impl<T: Read> Reader<T> {
                         return Ok(message);
                     }
                 }
-                Step::Read | Step::Wait => read_once(&mut self.stream, &mut self.rx.half)?,
+                step @ (Step::Read | Step::Wait) => {
+                    if matches!(step, Step::Wait) {
+                        // The last read emptied the stream: the next may wait long.
+                        self.rx.half.shrink_buffers();
+                    }
+                    read_once(&mut self.stream, &mut self.rx.half)?
+                }
                 Step::Closed => return Err(crate::Error::from(UsageError::Closed).into()),
             }
         }
@@ -651,9 +657,8 @@ fn elapsed_us(started: Instant) -> u64 {
 const IN_PLACE_MIN: usize = 16 * 1024;
 
 /// Sends a binary message and writes it with everything queued before it. A large payload of
-/// a server goes from `data` to the stream with no copy ([`Sender::send_binary_header`]).
-/// An I/O error in the middle of it leaves the message half written: the connection is then
-/// unusable, as after any failed write.
+/// a server goes from `data` to the stream with no copy ([`Sender::send_binary_header`]); a
+/// write that fails or times out half-way leaves the rest in the output, as for any message.
 fn send_binary<T: Write, S: Storage, R: KeySource>(
     stream: &mut T,
     tx: &mut Sender<S, R>,
@@ -664,6 +669,23 @@ fn send_binary<T: Write, S: Storage, R: KeySource>(
         return write_all(stream, tx);
     }
     tx.send_binary_header(data.len())?;
+    let result = write_in_place(stream, tx, data);
+    let left = usize::try_from(tx.pending_payload()).unwrap_or(usize::MAX);
+    if left > 0 {
+        // The write failed or timed out half-way: the rest of the payload is kept in the
+        // output, as a copied message's would be, so that a later flush finishes it.
+        tx.queue_pending_payload(&data[data.len() - left..])?;
+    }
+    result
+}
+
+/// The writes of [`send_binary`]'s in-place path: the output up to the payload, the payload
+/// from `data`, then what is queued behind it.
+fn write_in_place<T: Write, S: Storage, R: KeySource>(
+    stream: &mut T,
+    tx: &mut Sender<S, R>,
+    data: &[u8],
+) -> Result<(), Error> {
     loop {
         let head = tx.pending_output();
         let left = usize::try_from(tx.pending_payload()).unwrap_or(usize::MAX);

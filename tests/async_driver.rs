@@ -508,3 +508,73 @@ fn large_binary_messages_are_written_in_place_and_arrive_whole() {
     }
     assert_eq!(got.last(), Some(&Message::Text("done".into())));
 }
+
+/// Takes `budget` bytes, then never makes progress again; records every byte it took.
+struct Clogged {
+    budget: usize,
+    wire: Vec<u8>,
+}
+
+impl AsyncRead for Clogged {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Pending
+    }
+}
+
+impl AsyncWrite for Clogged {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        b: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.budget == 0 {
+            return Poll::Pending;
+        }
+        let n = b.len().min(self.budget);
+        self.budget -= n;
+        self.wire.extend_from_slice(&b[..n]);
+        Poll::Ready(Ok(n))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Transport for Clogged {}
+
+/// A large send dropped half-way (a timeout around it, a task cancelled) leaves the rest of
+/// its payload in the output: the next flush finishes the message, and what follows it is
+/// framed as usual.
+#[test]
+fn a_large_send_dropped_half_way_leaves_the_rest_for_the_next_flush() {
+    let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 227) as u8).collect();
+    let conn = wsmachine::Connection::framed_server(wsmachine::Version::Hybi13, Config::default());
+    let mut ws = AsyncWebSocket::from_open(
+        Clogged {
+            budget: 700,
+            wire: Vec::new(),
+        },
+        conn,
+    );
+    smol::block_on(async {
+        let send = ws.send_binary(&data);
+        // One poll: 700 bytes go out, then the stream makes no progress; the send is dropped.
+        assert!(futures_lite::future::poll_once(send).await.is_none());
+    });
+    assert_eq!(ws.connection().pending_payload(), 0);
+    ws.get_mut().budget = usize::MAX;
+    smol::block_on(async {
+        ws.flush().await.expect("flush");
+        ws.send_text("next").await.expect("send");
+    });
+    let mut expected = server_frame(0x82, &data);
+    expected.extend(server_frame(0x81, b"next"));
+    assert!(ws.get_mut().wire == expected, "wire differs");
+}

@@ -372,3 +372,58 @@ fn compression_state_per_connection() {
         );
     }
 }
+
+/// A split blocking reader gives its buffers back before a read that may wait, as the joined
+/// socket does: after a 1 MiB message, waiting holds only the input it reads into.
+#[test]
+fn a_split_reader_gives_its_buffers_back_before_it_waits() {
+    use std::io::{self, Read, Write};
+    use wsmachine::blocking::WebSocket;
+    use wsmachine::drive::Message;
+
+    /// Hands out its bytes, then would block; takes every write.
+    struct Script(Vec<u8>);
+    impl Read for Script {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0.drain(..n);
+            Ok(n)
+        }
+    }
+    impl Write for Script {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let mut input = b"GET / HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n"
+        .to_vec();
+    let key = [1u8, 2, 3, 4];
+    input.extend([0x82, 0x80 | 127]);
+    input.extend((MIB as u64).to_be_bytes());
+    input.extend(key);
+    input.extend((0..MIB).map(|i| (i as u8) ^ key[i & 3]));
+    let ws = WebSocket::accept(Script(input), Config::default()).unwrap();
+    let (mut reader, _writer) = ws.split_with(io::sink()).unwrap();
+    let before = live();
+    match reader.read().unwrap() {
+        Message::Binary(data) => assert_eq!(data.len(), MIB),
+        other => panic!("unexpected {other:?}"),
+    }
+    // The stream is empty: the reader gives its buffers back, then its read would block.
+    assert!(reader.read().is_err());
+    let held = live().saturating_sub(before);
+    assert!(
+        held <= 8 * 1024,
+        "a waiting split reader holds {held} bytes"
+    );
+}

@@ -206,3 +206,151 @@ fn the_blocking_driver_sends_large_payloads_in_place() {
     assert_eq!(client.read().unwrap(), Message::Text("done".into()));
     server.join().unwrap();
 }
+
+/// A blocking socket: takes at most `budget` more bytes (then times out, as a socket's write
+/// timeout does), and records where every slice it was given lay in memory.
+struct Socket {
+    input: Vec<u8>,
+    wire: Vec<u8>,
+    budget: usize,
+    slices: Vec<std::ops::Range<usize>>,
+}
+
+impl std::io::Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.input.is_empty() {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.input.len());
+        buf[..n].copy_from_slice(&self.input[..n]);
+        self.input.drain(..n);
+        Ok(n)
+    }
+}
+
+impl std::io::Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_vectored(&[std::io::IoSlice::new(buf)])
+    }
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        if self.budget == 0 {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        let mut n = 0;
+        for buf in bufs {
+            let take = buf.len().min(self.budget - n);
+            let at = buf.as_ptr() as usize;
+            self.slices.push(at..at + buf.len());
+            self.wire.extend_from_slice(&buf[..take]);
+            n += take;
+        }
+        self.budget -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn blocking_server(budget: usize) -> wsmachine::blocking::WebSocket<Socket> {
+    let socket = Socket {
+        input: common::RFC_REQUEST.to_vec(),
+        wire: Vec::new(),
+        budget: usize::MAX,
+        slices: Vec::new(),
+    };
+    let mut ws = wsmachine::blocking::WebSocket::accept(socket, Config::default()).unwrap();
+    let socket = ws.get_mut();
+    socket.wire.clear();
+    socket.slices.clear();
+    socket.budget = budget;
+    ws
+}
+
+#[test]
+fn the_blocking_driver_writes_a_large_payload_from_the_callers_buffer() {
+    let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 241) as u8).collect();
+    let mut ws = blocking_server(usize::MAX);
+    ws.send_binary(&data).unwrap();
+    let at = data.as_ptr() as usize;
+    let socket = ws.get_mut();
+    assert!(socket.wire == server_frame(0x82, &data), "wire differs");
+    // The payload went to the socket from `data` itself, in the write that took the header.
+    assert!(
+        socket.slices.contains(&(at..at + data.len())),
+        "no write was given the caller's buffer: {:?}",
+        socket.slices
+    );
+}
+
+#[test]
+fn a_write_timeout_half_way_through_a_payload_keeps_the_rest_for_the_next_flush() {
+    let data: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 239) as u8).collect();
+    let mut ws = blocking_server(500);
+    let err = ws.send_binary(&data).expect_err("the write timed out");
+    assert!(err.to_string().contains("write timed out"), "{err}");
+    // Nothing is left to the caller's buffer: the rest is the connection's output now.
+    assert_eq!(ws.connection().pending_payload(), 0);
+    ws.get_mut().budget = usize::MAX;
+    ws.flush().unwrap();
+    ws.send_text("next").unwrap();
+    ws.close(None, "").unwrap();
+    let mut expected = server_frame(0x82, &data);
+    expected.extend(server_frame(0x81, b"next"));
+    // A close without a code says 1000 (normal).
+    expected.extend(server_frame(0x88, &1000u16.to_be_bytes()));
+    let wire = &ws.get_mut().wire;
+    let first = wire.iter().zip(&expected).position(|(a, b)| a != b);
+    assert_eq!(
+        first,
+        None,
+        "wire differs; lengths {} {}",
+        wire.len(),
+        expected.len()
+    );
+    assert_eq!(wire.len(), expected.len());
+}
+
+#[test]
+fn a_pending_payload_handed_over_goes_out_before_what_was_queued_behind_it() {
+    let data: Vec<u8> = (0..5000u32).map(|i| (i % 233) as u8).collect();
+    let mut conn = server();
+    conn.send_binary_header(data.len()).unwrap();
+    conn.receive(&client_frame(0x89, b"hi", [1, 2, 3, 4]));
+    assert!(conn.poll_event().unwrap().is_some());
+    // The header and 100 payload bytes written; the caller lets go of the rest.
+    conn.consume_output(4 + 100);
+    // Only the rest is taken, exactly.
+    assert_eq!(
+        conn.queue_pending_payload(&data[99..]),
+        Err(UsageError::PayloadPending { remaining: 4900 })
+    );
+    conn.queue_pending_payload(&data[100..]).unwrap();
+    assert_eq!(conn.pending_payload(), 0);
+    let mut expected = data[100..].to_vec();
+    expected.extend(server_frame(0x8A, b"hi"));
+    assert!(conn.pending_output() == &expected[..], "output differs");
+    // Nothing pending: nothing to hand over.
+    assert_eq!(
+        conn.queue_pending_payload(b""),
+        Err(UsageError::PayloadPending { remaining: 0 })
+    );
+}
+
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn a_length_the_wire_cannot_carry_is_refused() {
+    let mut conn = server();
+    // RFC 6455 §5.2: a 64-bit length has its most significant bit 0.
+    let err = conn.send_binary_header(1usize << 63).unwrap_err();
+    assert!(
+        matches!(err, Error::Usage(UsageError::Unsupported { .. })),
+        "{err:?}"
+    );
+    assert!(conn.pending_output().is_empty());
+    conn.send_binary_header((1usize << 63) - 1).unwrap();
+    assert_eq!(
+        conn.pending_output(),
+        b"\x82\x7f\x7f\xff\xff\xff\xff\xff\xff\xff"
+    );
+}

@@ -101,8 +101,35 @@ impl<T: AsyncWrite + Unpin, S: Future + Unpin> AsyncWrite for WriteDeadline<T, S
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        if let Poll::Ready(result) = Pin::new(&mut this.io).poll_write(cx, buf) {
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.progress(cx, written)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.progress(cx, written)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_close(cx)
+    }
+}
+
+impl<T, S: Future + Unpin> WriteDeadline<T, S> {
+    /// A write's outcome: progress stops the timer; no progress starts it, and fails the write
+    /// once it has run out.
+    fn progress(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        let this = self;
+        if let Poll::Ready(result) = written {
             this.stalled = None;
             return Poll::Ready(result);
         }
@@ -116,12 +143,6 @@ impl<T: AsyncWrite + Unpin, S: Future + Unpin> AsyncWrite for WriteDeadline<T, S
             )))),
             Poll::Pending => Poll::Pending,
         }
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_close(cx)
     }
 }
 
@@ -296,8 +317,9 @@ impl<T: Transport, R: KeySource> AsyncWebSocket<T, R> {
     }
 
     /// Sends a binary message. A server writes a payload of 16 KiB or more (uncompressed)
-    /// from `data` itself, after its header, never copying it into the output. Not
-    /// cancel-safe for such a payload: a send dropped half-way leaves the stream unusable.
+    /// from `data` itself, after its header, never copying it into the output; a send that
+    /// fails or is dropped half-way copies the rest into the output, where the next flush
+    /// finds it, as it finds a copied message's.
     ///
     /// # Errors
     ///
@@ -579,7 +601,11 @@ impl<T: AsyncRead + Unpin> AsyncReader<T> {
                     self.ready = Message::from_event(event, now);
                     let _ = self.budget.spend_event();
                 }
-                Step::Read | Step::Wait => {
+                step @ (Step::Read | Step::Wait) => {
+                    if matches!(step, Step::Wait) {
+                        // The last read emptied the stream: the next may wait long.
+                        self.rx.shrink_buffers();
+                    }
                     read_once(&mut self.stream, &mut self.rx, &mut self.budget).await?
                 }
                 Step::Closed => return Err(wsmachine::Error::from(UsageError::Closed).into()),
@@ -790,16 +816,19 @@ async fn send_binary<W: AsyncWrite + Unpin, R: KeySource>(
         return write_all(stream, tx).await;
     }
     tx.send_binary_header(data.len())?;
+    // Kept until the payload is written: a write that fails half-way, or a send dropped
+    // half-way, leaves the rest in the output, as a copied message's would be.
+    let guard = PayloadGuard { tx, data };
     loop {
-        let head = tx.pending_output();
-        let left = usize::try_from(tx.pending_payload()).unwrap_or(usize::MAX);
+        let head = guard.tx.pending_output();
+        let left = usize::try_from(guard.tx.pending_payload()).unwrap_or(usize::MAX);
         if head.is_empty() && left == 0 {
             break;
         }
         let tail = &data[data.len() - left..];
         let parts = [io::IoSlice::new(head), io::IoSlice::new(tail)];
         let written = Transfer::from_io(stream.write_vectored(&parts).await)?;
-        if !tx.handle_write(written) {
+        if !guard.tx.handle_write(written) {
             return Err(io::Error::from(io::ErrorKind::WriteZero).into());
         }
         if written == Transfer::Blocked {
@@ -808,6 +837,26 @@ async fn send_binary<W: AsyncWrite + Unpin, R: KeySource>(
     }
     stream.flush().await?;
     Ok(())
+}
+
+/// A payload written from the caller's buffer, being written: dropped with bytes of it not
+/// yet written, it copies them into the output.
+struct PayloadGuard<'a, R: KeySource> {
+    tx: &'a mut Sender<Vec<u8>, R>,
+    data: &'a [u8],
+}
+
+impl<R: KeySource> Drop for PayloadGuard<'_, R> {
+    fn drop(&mut self) {
+        let left = usize::try_from(self.tx.pending_payload()).unwrap_or(usize::MAX);
+        if left > 0 {
+            // Growable storage takes it unless it is 4 GiB or more; the connection is then
+            // left with the payload pending, and its later sends say so.
+            let _ = self
+                .tx
+                .queue_pending_payload(&self.data[self.data.len() - left..]);
+        }
+    }
 }
 
 async fn write_all<W: AsyncWrite + Unpin>(

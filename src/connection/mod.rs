@@ -607,6 +607,12 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
         self.tx.pending_payload()
     }
 
+    /// Copies the rest of a caller-written payload into the output; see
+    /// [`Sender::queue_pending_payload`].
+    pub fn queue_pending_payload(&mut self, rest: &[u8]) -> Result<(), UsageError> {
+        self.tx.queue_pending_payload(rest)
+    }
+
     /// Sends a fragment; see [`Sender::send_fragment`].
     pub fn send_fragment(
         &mut self,

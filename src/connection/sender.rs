@@ -141,7 +141,10 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
     /// when the payload is all written. The output is flushed when both are empty.
     ///
     /// The connection cannot take back a header it queued: a caller that gives up before the
-    /// whole payload was written must close the transport.
+    /// whole payload was written hands the rest over with [`Sender::queue_pending_payload`], or
+    /// closes the transport. The state may become [`crate::State::Closed`] (the peer's close
+    /// arrived) while the payload is pending: the close reply is queued behind it, so write
+    /// the payload before taking the output as flushed.
     ///
     /// # Errors
     ///
@@ -157,6 +160,14 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
         if self.payload_left > 0 {
             return Err(UsageError::PayloadPending {
                 remaining: self.payload_left,
+            }
+            .into());
+        }
+        if len as u64 > i64::MAX as u64 {
+            // RFC 6455 §5.2: the most significant bit of a 64-bit length must be 0.
+            return Err(UsageError::Unsupported {
+                what: "payloads of 2^63 bytes or more",
+                version: self.version().unwrap_or(crate::Version::Hybi13),
             }
             .into());
         }
@@ -176,6 +187,38 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
         return self.deflater.is_some();
         #[cfg(not(feature = "deflate"))]
         false
+    }
+
+    /// Copies the part of the pending payload not yet written ([`Sender::pending_payload`]
+    /// bytes, the end of the caller's payload) into the output, so that the caller may let go
+    /// of its buffer: the message then goes out like any other, before what was queued behind
+    /// it. For a driver whose write failed or timed out half-way, or that is dropped, so that
+    /// a later flush finishes the message. The output limit does not apply (the bytes were
+    /// accepted when the header was); the storage must take them.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::PayloadPending`] with the bytes still owed when `rest` is not exactly
+    /// that long (nothing pending: `remaining` 0); [`UsageError::OutputFull`] when the storage
+    /// cannot grow to take them. Nothing changes then.
+    pub fn queue_pending_payload(&mut self, rest: &[u8]) -> Result<(), UsageError> {
+        if rest.len() as u64 != self.payload_left || self.payload_left == 0 {
+            return Err(UsageError::PayloadPending {
+                remaining: self.payload_left,
+            });
+        }
+        let behind = self.output.len() - self.payload_after as usize;
+        // Appended, then turned into place ahead of what was queued behind the payload.
+        let max = self.output.len().saturating_add(rest.len());
+        self.output
+            .append_output(rest.len(), max)?
+            .copy_from_slice(rest);
+        let queued = self.output.data_mut();
+        let from = queued.len() - behind - rest.len();
+        queued[from..].rotate_right(rest.len());
+        self.payload_after = 0;
+        self.payload_left = 0;
+        Ok(())
     }
 
     /// Bytes of the payload of [`Sender::send_binary_header`] still to be written, right after

@@ -309,10 +309,10 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
         run(version, &mut mem, &mut checks);
     }
     // The budget README.md and docs/embedded.md give for caller-owned buffers without
-    // `deflate` (64-bit targets).
+    // `deflate` (64-bit targets): 304 bytes, and 8 more for a client's 4-byte generator.
     checks.that(
-        core::mem::size_of::<Connection<&mut [u8], XorShift>>() <= 296,
-        "a connection over caller-owned buffers fits in 296 bytes",
+        core::mem::size_of::<Connection<&mut [u8], XorShift>>() <= 312,
+        "a connection over caller-owned buffers fits in 312 bytes",
     );
     say!(
         "no_std: ok hybi-13 hixie-76, {} checks, {} bytes of buffers, Connection is {} bytes",

@@ -70,18 +70,8 @@ start() {
     exit 1
 }
 
-stop() {
-    # Under strace the server is strace's child; strace writes its counts once it ends.
-    pkill -TERM -P "$server_pid" 2>/dev/null || true
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-}
+# shellcheck source=scripts/stop_server.sh
+. scripts/stop_server.sh
 
 # The path each server serves WebSockets on.
 path_of() {

@@ -123,19 +123,8 @@ server_limit=$(awk -v s="$run_seconds" 'BEGIN { print int(s) + 60 }')
 work="$(mktemp -d /tmp/wsmachine-race.XXXXXX)"
 server_pid=""
 
-# Stops the server: SIGTERM to `timeout`, which hands it on and sends SIGKILL 5 s later if
-# the server is still there.
-stop() {
-    [ -n "$server_pid" ] || return 0
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-}
+# shellcheck source=scripts/stop_server.sh
+. scripts/stop_server.sh
 cleanup() {
     stop
     rm -rf "$work"

@@ -54,17 +54,8 @@ cargo build --release --example scale_load --example event_loop_server \
 work="$(mktemp -d /tmp/wsmachine-scale.XXXXXX)"
 server_pid=""
 
-stop() {
-    [ -n "$server_pid" ] || return 0
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-}
+# shellcheck source=scripts/stop_server.sh
+. scripts/stop_server.sh
 # The load tool's workers end with it; the server is the one thing left to stop.
 cleanup() {
     stop

@@ -669,45 +669,14 @@ fn send_binary<T: Write, S: Storage, R: KeySource>(
         return write_all(stream, tx);
     }
     tx.send_binary_header(data.len())?;
-    let result = write_in_place(stream, tx, data);
-    let left = usize::try_from(tx.pending_payload()).unwrap_or(usize::MAX);
-    if left > 0 {
+    let result = write_out(stream, tx, data);
+    let rest = tx.unwritten_payload(data);
+    if !rest.is_empty() {
         // The write failed or timed out half-way: the rest of the payload is kept in the
         // output, as a copied message's would be, so that a later flush finishes it.
-        tx.queue_pending_payload(&data[data.len() - left..])?;
+        tx.queue_pending_payload(rest)?;
     }
     result
-}
-
-/// The writes of [`send_binary`]'s in-place path: the output up to the payload, the payload
-/// from `data`, then what is queued behind it.
-fn write_in_place<T: Write, S: Storage, R: KeySource>(
-    stream: &mut T,
-    tx: &mut Sender<S, R>,
-    data: &[u8],
-) -> Result<(), Error> {
-    loop {
-        let head = tx.pending_output();
-        let left = usize::try_from(tx.pending_payload()).unwrap_or(usize::MAX);
-        if head.is_empty() && left == 0 {
-            break;
-        }
-        let tail = &data[data.len() - left..];
-        let parts = [io::IoSlice::new(head), io::IoSlice::new(tail)];
-        let written = Transfer::from_io(stream.write_vectored(&parts))?;
-        if !tx.handle_write(written) {
-            return Err(io::Error::from(io::ErrorKind::WriteZero).into());
-        }
-        if written == Transfer::Blocked {
-            return Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "write timed out: the peer took no bytes",
-            )
-            .into());
-        }
-    }
-    stream.flush()?;
-    Ok(())
 }
 
 /// Writes a sending half's whole output to a blocking stream.
@@ -715,8 +684,29 @@ fn write_all<T: Write, S: Storage, R: KeySource>(
     stream: &mut T,
     tx: &mut Sender<S, R>,
 ) -> Result<(), Error> {
-    while !tx.pending_output().is_empty() {
-        let written = Transfer::from_io(stream.write(tx.pending_output()))?;
+    write_out(stream, tx, &[])
+}
+
+/// [`write_all`], with the end of `payload` written right after the output before it when a
+/// payload the caller writes itself is pending ([`Sender::send_binary_header`]): both in one
+/// vectored write.
+fn write_out<T: Write, S: Storage, R: KeySource>(
+    stream: &mut T,
+    tx: &mut Sender<S, R>,
+    payload: &[u8],
+) -> Result<(), Error> {
+    loop {
+        let head = tx.pending_output();
+        let tail = tx.unwritten_payload(payload);
+        let result = if tail.is_empty() {
+            if head.is_empty() {
+                break;
+            }
+            stream.write(head)
+        } else {
+            stream.write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(tail)])
+        };
+        let written = Transfer::from_io(result)?;
         if !tx.handle_write(written) {
             return Err(io::Error::from(io::ErrorKind::WriteZero).into());
         }

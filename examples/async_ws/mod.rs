@@ -753,12 +753,16 @@ impl<T: AsyncWrite + Unpin, R: KeySource> AsyncWriter<T, R> {
 /// Output a driver writes: a whole connection's, or a sending half's.
 trait Output {
     fn pending_output(&self) -> &[u8];
+    fn unwritten_payload<'a>(&self, payload: &'a [u8]) -> &'a [u8];
     fn handle_write(&mut self, write: Transfer) -> bool;
 }
 
 impl<R: KeySource> Output for Connection<Vec<u8>, R> {
     fn pending_output(&self) -> &[u8] {
         Connection::pending_output(self)
+    }
+    fn unwritten_payload<'a>(&self, payload: &'a [u8]) -> &'a [u8] {
+        Connection::unwritten_payload(self, payload)
     }
     fn handle_write(&mut self, write: Transfer) -> bool {
         Connection::handle_write(self, write)
@@ -768,6 +772,9 @@ impl<R: KeySource> Output for Connection<Vec<u8>, R> {
 impl<R: KeySource> Output for Sender<Vec<u8>, R> {
     fn pending_output(&self) -> &[u8] {
         Sender::pending_output(self)
+    }
+    fn unwritten_payload<'a>(&self, payload: &'a [u8]) -> &'a [u8] {
+        Sender::unwritten_payload(self, payload)
     }
     fn handle_write(&mut self, write: Transfer) -> bool {
         Sender::handle_write(self, write)
@@ -798,7 +805,6 @@ impl Input for Receiver<Vec<u8>> {
     }
 }
 
-/// Writes all of `out`'s queued output. Cancel-safe: output leaves the queue only once written.
 /// Payloads from this size up (bytes) that a server sends uncompressed are written from the
 /// caller's buffer with vectored writes, never copied into the output.
 const IN_PLACE_MIN: usize = 16 * 1024;
@@ -819,24 +825,7 @@ async fn send_binary<W: AsyncWrite + Unpin, R: KeySource>(
     // Kept until the payload is written: a write that fails half-way, or a send dropped
     // half-way, leaves the rest in the output, as a copied message's would be.
     let guard = PayloadGuard { tx, data };
-    loop {
-        let head = guard.tx.pending_output();
-        let left = usize::try_from(guard.tx.pending_payload()).unwrap_or(usize::MAX);
-        if head.is_empty() && left == 0 {
-            break;
-        }
-        let tail = &data[data.len() - left..];
-        let parts = [io::IoSlice::new(head), io::IoSlice::new(tail)];
-        let written = Transfer::from_io(stream.write_vectored(&parts).await)?;
-        if !guard.tx.handle_write(written) {
-            return Err(io::Error::from(io::ErrorKind::WriteZero).into());
-        }
-        if written == Transfer::Blocked {
-            return Err(io::Error::from(io::ErrorKind::WouldBlock).into());
-        }
-    }
-    stream.flush().await?;
-    Ok(())
+    write_out(stream, &mut *guard.tx, data).await
 }
 
 /// A payload written from the caller's buffer, being written: dropped with bytes of it not
@@ -848,23 +837,44 @@ struct PayloadGuard<'a, R: KeySource> {
 
 impl<R: KeySource> Drop for PayloadGuard<'_, R> {
     fn drop(&mut self) {
-        let left = usize::try_from(self.tx.pending_payload()).unwrap_or(usize::MAX);
-        if left > 0 {
+        let rest = self.tx.unwritten_payload(self.data);
+        if !rest.is_empty() {
             // Growable storage takes it unless it is 4 GiB or more; the connection is then
             // left with the payload pending, and its later sends say so.
-            let _ = self
-                .tx
-                .queue_pending_payload(&self.data[self.data.len() - left..]);
+            let _ = self.tx.queue_pending_payload(rest);
         }
     }
 }
 
+/// Writes all of `out`'s queued output. Cancel-safe: output leaves the queue only once written.
 async fn write_all<W: AsyncWrite + Unpin>(
     stream: &mut W,
     out: &mut impl Output,
 ) -> Result<(), Error> {
-    while !out.pending_output().is_empty() {
-        let written = Transfer::from_io(stream.write(out.pending_output()).await)?;
+    write_out(stream, out, &[]).await
+}
+
+/// [`write_all`], with the end of `payload` written right after the output before it when a
+/// payload the caller writes itself is pending ([`wsmachine::Sender::send_binary_header`]):
+/// both in one vectored write.
+async fn write_out<W: AsyncWrite + Unpin>(
+    stream: &mut W,
+    out: &mut impl Output,
+    payload: &[u8],
+) -> Result<(), Error> {
+    loop {
+        let head = out.pending_output();
+        let tail = out.unwritten_payload(payload);
+        let result = if tail.is_empty() {
+            if head.is_empty() {
+                break;
+            }
+            stream.write(head).await
+        } else {
+            let parts = [io::IoSlice::new(head), io::IoSlice::new(tail)];
+            stream.write_vectored(&parts).await
+        };
+        let written = Transfer::from_io(result)?;
         if !out.handle_write(written) {
             return Err(io::Error::from(io::ErrorKind::WriteZero).into());
         }

@@ -607,6 +607,12 @@ impl<S: Storage, R: KeySource> Connection<S, R> {
         self.tx.pending_payload()
     }
 
+    /// The end of a caller-written payload still to be written; see
+    /// [`Sender::unwritten_payload`].
+    pub fn unwritten_payload<'a>(&self, payload: &'a [u8]) -> &'a [u8] {
+        self.tx.unwritten_payload(payload)
+    }
+
     /// Copies the rest of a caller-written payload into the output; see
     /// [`Sender::queue_pending_payload`].
     pub fn queue_pending_payload(&mut self, rest: &[u8]) -> Result<(), UsageError> {

@@ -124,7 +124,7 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
     /// let mut wire = Vec::new(); // the transport: a socket in a real driver
     /// while !conn.pending_output().is_empty() || conn.pending_payload() > 0 {
     ///     let head = conn.pending_output();
-    ///     let tail = &payload[payload.len() - conn.pending_payload() as usize..];
+    ///     let tail = conn.unwritten_payload(&payload);
     ///     // write_vectored(&[head, tail]) on a socket; here both at once:
     ///     wire.extend_from_slice(head);
     ///     wire.extend_from_slice(tail);
@@ -219,6 +219,15 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
         self.payload_after = 0;
         self.payload_left = 0;
         Ok(())
+    }
+
+    /// The end of `payload` still to be written: its last [`Sender::pending_payload`] bytes
+    /// (empty when none is pending, or when `payload` is shorter than that, being another).
+    pub fn unwritten_payload<'a>(&self, payload: &'a [u8]) -> &'a [u8] {
+        usize::try_from(self.payload_left)
+            .ok()
+            .and_then(|left| payload.len().checked_sub(left))
+            .map_or(&[], |at| &payload[at..])
     }
 
     /// Bytes of the payload of [`Sender::send_binary_header`] still to be written, right after

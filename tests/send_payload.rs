@@ -320,6 +320,9 @@ fn a_pending_payload_handed_over_goes_out_before_what_was_queued_behind_it() {
     assert!(conn.poll_event().unwrap().is_some());
     // The header and 100 payload bytes written; the caller lets go of the rest.
     conn.consume_output(4 + 100);
+    assert_eq!(conn.unwritten_payload(&data), &data[100..]);
+    // A buffer shorter than what is left cannot be the payload: nothing of it is owed.
+    assert!(conn.unwritten_payload(&data[..50]).is_empty());
     // Only the rest is taken, exactly.
     assert_eq!(
         conn.queue_pending_payload(&data[99..]),

@@ -700,6 +700,14 @@ fn write_out<T: Write, S: Storage, R: KeySource>(
         let tail = tx.unwritten_payload(payload);
         let result = if tail.is_empty() {
             if head.is_empty() {
+                if tx.pending_payload() > 0 {
+                    // A payload the caller writes itself is owed and this is not it: what
+                    // is queued behind it cannot go out, which must not pass for flushed.
+                    return Err(crate::Error::from(crate::UsageError::PayloadPending {
+                        remaining: tx.pending_payload(),
+                    })
+                    .into());
+                }
                 break;
             }
             stream.write(head)

@@ -357,3 +357,28 @@ fn a_length_the_wire_cannot_carry_is_refused() {
         b"\x82\x7f\x7f\xff\xff\xff\xff\xff\xff\xff"
     );
 }
+
+/// A driver that finds a payload owed which it was not given (the header queued through
+/// `connection()`) reports it instead of passing the output for flushed: what is queued
+/// behind the payload cannot go out.
+#[test]
+fn a_flush_that_cannot_reach_a_pending_payload_is_an_error() {
+    let mut ws = blocking_server(usize::MAX);
+    ws.connection().send_binary_header(100_000).unwrap();
+    ws.connection().send_text("behind").unwrap();
+    let err = ws.flush().expect_err("the payload is owed");
+    assert!(
+        matches!(
+            err,
+            wsmachine::blocking::Error::WebSocket(Error::Usage(UsageError::PayloadPending {
+                remaining: 100_000
+            }))
+        ),
+        "{err:?}"
+    );
+    // The header went out (a 64-bit length: 100,000 > 65,535); nothing queued behind the
+    // payload did.
+    let mut header = vec![0x82, 127];
+    header.extend(100_000u64.to_be_bytes());
+    assert_eq!(ws.get_mut().wire, header);
+}

@@ -754,6 +754,7 @@ impl<T: AsyncWrite + Unpin, R: KeySource> AsyncWriter<T, R> {
 trait Output {
     fn pending_output(&self) -> &[u8];
     fn unwritten_payload<'a>(&self, payload: &'a [u8]) -> &'a [u8];
+    fn pending_payload(&self) -> u64;
     fn handle_write(&mut self, write: Transfer) -> bool;
 }
 
@@ -763,6 +764,9 @@ impl<R: KeySource> Output for Connection<Vec<u8>, R> {
     }
     fn unwritten_payload<'a>(&self, payload: &'a [u8]) -> &'a [u8] {
         Connection::unwritten_payload(self, payload)
+    }
+    fn pending_payload(&self) -> u64 {
+        Connection::pending_payload(self)
     }
     fn handle_write(&mut self, write: Transfer) -> bool {
         Connection::handle_write(self, write)
@@ -775,6 +779,9 @@ impl<R: KeySource> Output for Sender<Vec<u8>, R> {
     }
     fn unwritten_payload<'a>(&self, payload: &'a [u8]) -> &'a [u8] {
         Sender::unwritten_payload(self, payload)
+    }
+    fn pending_payload(&self) -> u64 {
+        Sender::pending_payload(self)
     }
     fn handle_write(&mut self, write: Transfer) -> bool {
         Sender::handle_write(self, write)
@@ -867,6 +874,14 @@ async fn write_out<W: AsyncWrite + Unpin>(
         let tail = out.unwritten_payload(payload);
         let result = if tail.is_empty() {
             if head.is_empty() {
+                if out.pending_payload() > 0 {
+                    // A payload the caller writes itself is owed and this is not it: what
+                    // is queued behind it cannot go out, which must not pass for flushed.
+                    return Err(wsmachine::Error::from(UsageError::PayloadPending {
+                        remaining: out.pending_payload(),
+                    })
+                    .into());
+                }
                 break;
             }
             stream.write(head).await

@@ -222,7 +222,9 @@ impl<S: Storage, R: KeySource> Sender<S, R> {
     }
 
     /// The end of `payload` still to be written: its last [`Sender::pending_payload`] bytes
-    /// (empty when none is pending, or when `payload` is shorter than that, being another).
+    /// (empty when none is pending). `payload` must be the very buffer whose length was given
+    /// to [`Sender::send_binary_header`]: the connection keeps only the count, so another
+    /// buffer of at least that length yields its own end, and a shorter one yields nothing.
     pub fn unwritten_payload<'a>(&self, payload: &'a [u8]) -> &'a [u8] {
         usize::try_from(self.payload_left)
             .ok()
